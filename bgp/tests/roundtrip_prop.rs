@@ -368,13 +368,13 @@ fn unknown_attribute_codes() -> Vec<u8> {
         .collect()
 }
 
-/// An AS number that survives the context: any with 4-octet ASes, else at
-/// most 65535 (larger ones are sent as AS_TRANS, see `as_trans_mapping`).
+/// An AS number that survives the context (never AS 0, which RFC 7607
+/// makes malformed): any with 4-octet ASes, else at most 65535 (larger ones are sent as AS_TRANS, see `as_trans_mapping`).
 fn asn(four_octet: bool) -> BoxedStrategy<u32> {
     if four_octet {
-        prop_oneof![any::<u32>(), 0u32..=65535].boxed()
+        prop_oneof![1u32..=u32::MAX, 1u32..=65535].boxed()
     } else {
-        (0u32..=65535).boxed()
+        (1u32..=65535).boxed()
     }
 }
 
@@ -399,6 +399,12 @@ fn as_path_with(asn: BoxedStrategy<u32>) -> impl Strategy<Value = AsPath> {
     )
         .prop_map(|(kind, asns)| AsSegment { kind, asns });
     vec(segment, 0..4).prop_map(|segments| AsPath { segments })
+}
+
+/// An AS4_PATH: at least one segment (RFC 6793 §6: an empty one is
+/// malformed and discarded).
+fn as4_path() -> impl Strategy<Value = AsPath> {
+    as_path_with(asn(true)).prop_filter("AS4_PATH is never empty", |p| !p.segments.is_empty())
 }
 
 fn as_path(four_octet: bool) -> impl Strategy<Value = AsPath> {
@@ -509,8 +515,8 @@ fn known_value(t: u8, ctx: Context) -> BoxedStrategy<AttributeValue> {
         type_code::EXTENDED_COMMUNITIES => vec(any::<[u8; 8]>().prop_map(ExtendedCommunity), 1..10)
             .prop_map(AttributeValue::ExtendedCommunities)
             .boxed(),
-        type_code::AS4_PATH => as_path(true).prop_map(AttributeValue::As4Path).boxed(),
-        type_code::AS4_AGGREGATOR => aggregator(any::<u32>().boxed())
+        type_code::AS4_PATH => as4_path().prop_map(AttributeValue::As4Path).boxed(),
+        type_code::AS4_AGGREGATOR => aggregator((1u32..=u32::MAX).boxed())
             .prop_map(AttributeValue::As4Aggregator)
             .boxed(),
         type_code::LARGE_COMMUNITY => vec(
@@ -604,6 +610,11 @@ fn update_for(ctx: Context) -> impl Strategy<Value = Update> {
         subsequence(unknown_attribute_codes(), 0..4),
     )
         .prop_flat_map(move |(withdrawn, nlri, mut known, unknown)| {
+            // RFC 6793 §4.1: AS4_PATH and AS4_AGGREGATOR between two
+            // 4-octet speakers are discarded on receipt: not generated.
+            if ctx.four_octet_as {
+                known.retain(|&t| t != type_code::AS4_PATH && t != type_code::AS4_AGGREGATOR);
+            }
             // RFC 4271 §5 / RFC 4760 §3: ORIGIN and AS_PATH with any NLRI
             // (NLRI field or MP_REACH_NLRI), NEXT_HOP with the NLRI field.
             let mut required = Vec::new();
@@ -662,8 +673,9 @@ proptest! {
     #[test]
     fn as_trans_mapping(
         ctx in context().prop_map(|c| Context { four_octet_as: false, ..c }),
-        path in as_path_with(prop_oneof![0u32..=65535, 65536u32..=u32::MAX].boxed()),
-        agg in aggregator(prop_oneof![0u32..=65535, 65536u32..=u32::MAX].boxed()),
+        path in as_path_with(prop_oneof![1u32..=65535, 65536u32..=u32::MAX].boxed())
+            .prop_filter("AS4_PATH is never empty", |p| !p.segments.is_empty()),
+        agg in aggregator(prop_oneof![1u32..=65535, 65536u32..=u32::MAX].boxed()),
     ) {
         let to_trans = |asn: u32| if asn > 65535 { u32::from(AS_TRANS) } else { asn };
         let attrs = |path: AsPath, agg: Aggregator| {

@@ -178,7 +178,21 @@ impl Open {
                 ErrorKind::UnsupportedVersion { version },
             ));
         }
+        let my_as_at = i;
         let (i, my_as) = sect.u16(i, "open.my_as")?;
+        // RFC 7607 §2: AS 0 in My Autonomous System is a Bad Peer AS.
+        if my_as == 0 {
+            return Err(
+                Section::reset(code::OPEN_MESSAGE, open_subcode::BAD_PEER_AS).fail(
+                    my_as_at,
+                    "open.my_as",
+                    ErrorKind::InvalidValue {
+                        value: 0,
+                        reason: "AS 0 (RFC 7607)",
+                    },
+                ),
+            );
+        }
         let hold_at = i;
         let (i, hold_time) = sect.u16(i, "open.hold_time")?;
         if hold_time == 1 || hold_time == 2 {
@@ -240,6 +254,20 @@ impl Open {
             let mut v = value;
             while !v.is_empty() {
                 let (vn, cap) = Capability::decode(v)?;
+                // RFC 7607 §2: a 4-octet AS capability with AS 0 is a Bad
+                // Peer AS.
+                if cap == Capability::FourOctetAs(0) {
+                    return Err(
+                        Section::reset(code::OPEN_MESSAGE, open_subcode::BAD_PEER_AS).fail(
+                            v,
+                            "open.capability.four_octet_as",
+                            ErrorKind::InvalidValue {
+                                value: 0,
+                                reason: "AS 0 (RFC 7607)",
+                            },
+                        ),
+                    );
+                }
                 capabilities.push(cap);
                 v = vn;
             }

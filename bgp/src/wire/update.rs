@@ -261,7 +261,7 @@ impl Update {
             for t in missing {
                 {
                     errors.push(Fail::new(
-                        nlri_field,
+                        attrs,
                         "update.path_attributes",
                         ErrorKind::MissingWellKnownAttribute { type_code: t },
                         Verdict::TreatAsWithdraw,

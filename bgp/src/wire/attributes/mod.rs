@@ -341,6 +341,17 @@ struct Framed<'a> {
     value: &'a [u8],
 }
 
+impl Framed<'_> {
+    /// The Attribute Type Code field.
+    fn type_at(&self) -> &[u8] {
+        self.raw.get(1..).unwrap_or_default()
+    }
+    /// The Attribute Length field.
+    fn length_at(&self) -> &[u8] {
+        self.raw.get(2..).unwrap_or_default()
+    }
+}
+
 /// The outcome of decoding the Path Attributes field.
 #[derive(Debug, Default)]
 pub(crate) struct DecodedAttributes {
@@ -422,7 +433,7 @@ pub(crate) fn decode_path_attributes(
                     update_subcode::MALFORMED_ATTRIBUTE_LIST,
                 )
                 .fail(
-                    a.raw,
+                    a.type_at(),
                     "path_attribute.type",
                     ErrorKind::DuplicateAttribute {
                         type_code: a.type_code,
@@ -431,7 +442,7 @@ pub(crate) fn decode_path_attributes(
             }
             // RFC 7606 §3.g: all but the first occurrence are discarded.
             out.errors.push(Fail::new(
-                a.raw,
+                a.type_at(),
                 "path_attribute.type",
                 ErrorKind::DuplicateAttribute {
                     type_code: a.type_code,
@@ -463,7 +474,7 @@ fn decode_attribute(a: &Framed<'_>, ctx: &Context) -> Result<Option<PathAttribut
         // Partial set if transitive).
         if a.flags & flags::OPTIONAL == 0 {
             return Err(Fail::new(
-                a.raw,
+                a.type_at(),
                 "path_attribute.type",
                 ErrorKind::InvalidValue {
                     value: u32::from(t),
@@ -507,7 +518,7 @@ fn decode_attribute(a: &Framed<'_>, ctx: &Context) -> Result<Option<PathAttribut
     }
     let length_err = || {
         sect.fail(
-            a.raw,
+            a.length_at(),
             "path_attribute.length",
             ErrorKind::AttributeLength {
                 type_code: t,
@@ -529,6 +540,28 @@ fn decode_attribute(a: &Framed<'_>, ctx: &Context) -> Result<Option<PathAttribut
             Err(length_err())
         }
     };
+    let discard = |field, reason| {
+        Section::with(Verdict::AttributeDiscard).fail(
+            v,
+            field,
+            ErrorKind::OptionalAttribute {
+                type_code: t,
+                reason,
+            },
+        )
+    };
+    // RFC 6793 §4.1: a NEW speaker does not send AS4_PATH or AS4_AGGREGATOR
+    // to a NEW speaker; received anyway, they are discarded.
+    if matches!(t, AS4_PATH | AS4_AGGREGATOR) && ctx.four_octet_as {
+        return Err(Section::with(Verdict::AttributeDiscard).fail(
+            a.type_at(),
+            "path_attribute.type",
+            ErrorKind::OptionalAttribute {
+                type_code: t,
+                reason: "sent by a 4-octet AS speaker (RFC 6793 §4.1)",
+            },
+        ));
+    }
     let value = match t {
         ORIGIN => {
             exact(1)?;
@@ -546,7 +579,20 @@ fn decode_attribute(a: &Framed<'_>, ctx: &Context) -> Result<Option<PathAttribut
                 }
             })
         }
-        AS_PATH => AttributeValue::AsPath(AsPath::decode(v, ctx.four_octet_as, &sect, "AS_PATH")?),
+        AS_PATH => {
+            let path = AsPath::decode(v, ctx.four_octet_as, &sect, "AS_PATH")?;
+            // RFC 7607 §2: AS 0 in AS_PATH is malformed (RFC 7606 §7.2).
+            if path.contains(0) {
+                return Err(sect.fail(
+                    v,
+                    "AS_PATH",
+                    ErrorKind::MalformedAsPath {
+                        reason: "AS 0 (RFC 7607)",
+                    },
+                ));
+            }
+            AttributeValue::AsPath(path)
+        }
         NEXT_HOP => {
             exact(4)?;
             let nh = Ipv4Addr::from(be32(v));
@@ -585,6 +631,10 @@ fn decode_attribute(a: &Framed<'_>, ctx: &Context) -> Result<Option<PathAttribut
                     v.get(2..6),
                 )
             };
+            // RFC 7607 §2: AGGREGATOR with AS 0 is discarded (RFC 7606 §7.7).
+            if asn == 0 {
+                return Err(discard("AGGREGATOR", "AS 0 (RFC 7607)"));
+            }
             AttributeValue::Aggregator(Aggregator {
                 asn,
                 address: Ipv4Addr::from(be32(addr.unwrap_or_default())),
@@ -614,11 +664,32 @@ fn decode_attribute(a: &Framed<'_>, ctx: &Context) -> Result<Option<PathAttribut
                     .collect(),
             )
         }
-        AS4_PATH => AttributeValue::As4Path(AsPath::decode(v, true, &sect, "AS4_PATH")?),
+        AS4_PATH => {
+            let path = AsPath::decode(v, true, &sect, "AS4_PATH")?;
+            // RFC 6793 §6: shorter than one segment of one AS is malformed;
+            // RFC 7607 §2: so is AS 0. Either way the attribute is discarded.
+            if path.segments.is_empty() {
+                return Err(length_err());
+            }
+            if path.contains(0) {
+                return Err(sect.fail(
+                    v,
+                    "AS4_PATH",
+                    ErrorKind::MalformedAsPath {
+                        reason: "AS 0 (RFC 7607)",
+                    },
+                ));
+            }
+            AttributeValue::As4Path(path)
+        }
         AS4_AGGREGATOR => {
             exact(8)?;
+            let asn = be32(v.get(..4).unwrap_or_default());
+            if asn == 0 {
+                return Err(discard("AS4_AGGREGATOR", "AS 0 (RFC 7607)"));
+            }
             AttributeValue::As4Aggregator(Aggregator {
-                asn: be32(v.get(..4).unwrap_or_default()),
+                asn,
                 address: Ipv4Addr::from(be32(v.get(4..8).unwrap_or_default())),
             })
         }
