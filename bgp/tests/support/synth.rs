@@ -365,10 +365,8 @@ pub fn count_prefixes(msg: &[u8], add_path: bool) -> Option<usize> {
                     count += count_nlri(mp_nlri, add_path)?;
                 }
             }
-            15 if value.len() >= 3 => {
-                if value[2] == 1 || value[2] == 2 {
-                    count += count_nlri(&value[3..], add_path)?;
-                }
+            15 if value.len() >= 3 && (value[2] == 1 || value[2] == 2) => {
+                count += count_nlri(&value[3..], add_path)?;
             }
             _ => {}
         }
