@@ -35,6 +35,11 @@ impl Fail {
         }
     }
 
+    /// The same failure with another verdict.
+    pub(crate) fn with_verdict(self, verdict: Verdict) -> Self {
+        Fail { verdict, ..self }
+    }
+
     /// The same failure with another kind.
     pub(crate) fn with_kind(self, kind: ErrorKind) -> Self {
         Fail { kind, ..self }

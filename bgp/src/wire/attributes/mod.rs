@@ -464,7 +464,6 @@ pub(crate) fn decode_path_attributes(
 /// Decode one framed attribute; `Ok(None)` never happens today but leaves
 /// room for attributes that are dropped silently.
 fn decode_attribute(a: &Framed<'_>, ctx: &Context) -> Result<Option<PathAttribute>, Fail> {
-    use type_code::*;
     let v = a.value;
     let t = a.type_code;
     let required = AttributeValue::required_flags(t);
@@ -495,19 +494,27 @@ fn decode_attribute(a: &Framed<'_>, ctx: &Context) -> Result<Option<PathAttribut
             },
         }));
     };
-    let sect = Section::with(malformed_verdict(
-        t,
-        update_subcode::ATTRIBUTE_LENGTH_ERROR,
-        a.raw,
-    ));
+    // The verdict depends only on the type (RFC 7606 §7); it is computed
+    // on failure, so that the success path copies nothing.
+    decode_known(a, ctx, required).map(Some).map_err(|f| {
+        let subcode = match f.kind {
+            ErrorKind::AttributeFlags { .. } => update_subcode::ATTRIBUTE_FLAGS_ERROR,
+            _ => update_subcode::ATTRIBUTE_LENGTH_ERROR,
+        };
+        f.with_verdict(malformed_verdict(t, subcode, a.raw))
+    })
+}
+
+/// Decode an attribute of a known type. Failures carry a placeholder
+/// verdict that [`decode_attribute`] replaces with the type's own.
+fn decode_known(a: &Framed<'_>, ctx: &Context, required: u8) -> Result<PathAttribute, Fail> {
+    use type_code::*;
+    let v = a.value;
+    let t = a.type_code;
+    let sect = Section::with(Verdict::AttributeDiscard);
     // RFC 7606 §3.c: Optional or Transitive in conflict with the type.
     if a.flags & (flags::OPTIONAL | flags::TRANSITIVE) != required {
-        return Err(Section::with(malformed_verdict(
-            t,
-            update_subcode::ATTRIBUTE_FLAGS_ERROR,
-            a.raw,
-        ))
-        .fail(
+        return Err(sect.fail(
             a.raw,
             "path_attribute.flags",
             ErrorKind::AttributeFlags {
@@ -714,10 +721,10 @@ fn decode_attribute(a: &Framed<'_>, ctx: &Context) -> Result<Option<PathAttribut
             value: v.to_vec(),
         },
     };
-    Ok(Some(PathAttribute {
+    Ok(PathAttribute {
         flags: a.flags,
         value,
-    }))
+    })
 }
 
 /// Encode a list of attributes.
