@@ -250,30 +250,37 @@ impl Update {
             )
         });
         if !nlri.is_empty() || has_mp_reach {
-            let mut required = vec![type_code::ORIGIN, type_code::AS_PATH];
-            if !nlri.is_empty() {
-                required.push(type_code::NEXT_HOP);
-            }
-            let missing: Vec<u8> = required
-                .into_iter()
-                .filter(|&t| !has(t) && !had_error(t) && !framing_failed)
-                .collect();
-            for t in missing {
-                {
-                    errors.push(Fail::new(
-                        attrs,
-                        "update.path_attributes",
-                        ErrorKind::MissingWellKnownAttribute { type_code: t },
-                        Verdict::TreatAsWithdraw,
-                    ));
+            // Checked without allocating: this runs for every UPDATE.
+            let required = [type_code::ORIGIN, type_code::AS_PATH, type_code::NEXT_HOP];
+            let count = if nlri.is_empty() { 2 } else { 3 };
+            let mut missing = [0u8; 3];
+            let mut n = 0;
+            for &t in required.iter().take(count) {
+                if !has(t) && !had_error(t) && !framing_failed {
+                    if let Some(slot) = missing.get_mut(n) {
+                        *slot = t;
+                        n += 1;
+                    }
                 }
+            }
+            for &t in missing.iter().take(n) {
+                errors.push(Fail::new(
+                    attrs,
+                    "update.path_attributes",
+                    ErrorKind::MissingWellKnownAttribute { type_code: t },
+                    Verdict::TreatAsWithdraw,
+                ));
             }
         }
         Ok(Update {
             withdrawn_routes,
             path_attributes,
             nlri,
-            errors: errors.into_iter().map(|f| f.at_offset(message)).collect(),
+            errors: if errors.is_empty() {
+                Vec::new()
+            } else {
+                errors.into_iter().map(|f| f.at_offset(message)).collect()
+            },
         })
     }
 }
