@@ -30,7 +30,10 @@ fuzz_target!(|raw: &[u8]| {
             "frame returned Some({len}) for a {}-byte buffer",
             data.len()
         );
-        assert!(len <= ctx.max_message_len(), "frame returned Some({len}) above the max");
+        assert!(
+            len <= ctx.max_message_len(),
+            "frame returned Some({len}) above the max"
+        );
         let _ = bgp::wire::decode_message(&data[..len], &ctx);
     }
 
