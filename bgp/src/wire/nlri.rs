@@ -174,8 +174,12 @@ pub type Nlri6 = Nlri<Ipv6Prefix>;
 pub(crate) trait WirePrefix: Sized + Copy {
     /// Maximum prefix length: 32 or 128.
     const MAX_LEN: u8;
-    /// Build from the significant octets (at most `MAX_LEN / 8`), masking.
-    fn from_wire(bytes: &[u8], len: u8) -> Self;
+    /// Build from the significant octets `bytes` (at most `MAX_LEN / 8`),
+    /// masking. `rest` is the input from the same first octet on; when it
+    /// holds a whole address, one fixed-size load replaces a variable-length
+    /// copy (the octets past `bytes` belong to the next prefix and are
+    /// cleared by the mask).
+    fn from_wire(rest: &[u8], bytes: &[u8], len: u8) -> Self;
     /// Write the significant octets.
     fn put(&self, buf: &mut BytesMut);
     /// Prefix length.
@@ -185,13 +189,16 @@ pub(crate) trait WirePrefix: Sized + Copy {
 impl WirePrefix for Ipv4Prefix {
     const MAX_LEN: u8 = 32;
     #[inline]
-    fn from_wire(bytes: &[u8], len: u8) -> Self {
-        let mut a = [0u8; 4];
-        if let Some(dst) = a.get_mut(..bytes.len()) {
-            dst.copy_from_slice(bytes);
-        }
+    fn from_wire(rest: &[u8], bytes: &[u8], len: u8) -> Self {
+        let v = match rest.first_chunk::<4>() {
+            Some(a) => u32::from_be_bytes(*a),
+            None => bytes
+                .iter()
+                .enumerate()
+                .fold(0u32, |v, (k, &b)| v | u32::from(b) << (24 - 8 * k)),
+        };
         Ipv4Prefix {
-            addr: Ipv4Addr::from(mask32(u32::from_be_bytes(a), len)),
+            addr: Ipv4Addr::from(mask32(v, len)),
             len,
         }
     }
@@ -211,13 +218,16 @@ impl WirePrefix for Ipv4Prefix {
 impl WirePrefix for Ipv6Prefix {
     const MAX_LEN: u8 = 128;
     #[inline]
-    fn from_wire(bytes: &[u8], len: u8) -> Self {
-        let mut a = [0u8; 16];
-        if let Some(dst) = a.get_mut(..bytes.len()) {
-            dst.copy_from_slice(bytes);
-        }
+    fn from_wire(rest: &[u8], bytes: &[u8], len: u8) -> Self {
+        let v = match rest.first_chunk::<16>() {
+            Some(a) => u128::from_be_bytes(*a),
+            None => bytes
+                .iter()
+                .enumerate()
+                .fold(0u128, |v, (k, &b)| v | u128::from(b) << (120 - 8 * k)),
+        };
         Ipv6Prefix {
-            addr: Ipv6Addr::from(mask128(u128::from_be_bytes(a), len)),
+            addr: Ipv6Addr::from(mask128(v, len)),
             len,
         }
     }
@@ -293,7 +303,7 @@ pub(crate) fn decode_nlri<P: WirePrefix>(
         };
         out.push(Nlri {
             path_id,
-            prefix: P::from_wire(bytes, len),
+            prefix: P::from_wire(rest, bytes, len),
         });
         i = next;
     }
