@@ -2,7 +2,6 @@
 //! message, then the totals: `cargo run -p bgp --example mrt_dump -- FILE`.
 
 #[path = "../tests/support/mrt.rs"]
-#[allow(dead_code)]
 mod mrt;
 
 use std::fmt::Write as _;
