@@ -7,7 +7,7 @@ mod mrt;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use bgp::wire::{decode_message, AttributeValue, Context, FamilyFlags, Message};
+use bgp::wire::{decode_message, AttributeValue, Message};
 
 fn main() {
     let Some(path) = std::env::args_os().nth(1).map(PathBuf::from) else {
@@ -24,15 +24,7 @@ fn main() {
     let (mut updates, mut prefixes, mut errors) = (0usize, 0usize, 0usize);
     let started = std::time::Instant::now();
     for r in &records {
-        let ctx = Context {
-            four_octet_as: r.as4,
-            extended_message: true,
-            add_path: FamilyFlags {
-                ipv4_unicast: r.add_path,
-                ipv6_unicast: r.add_path,
-            },
-            extended_next_hop_ipv4: true,
-        };
+        let ctx = r.context();
         let line = match decode_message(&r.message, &ctx) {
             Ok(Message::Update(u)) => {
                 updates += 1;

@@ -16,18 +16,8 @@ use bgp::wire::{
 use bytes::BytesMut;
 use support::mrt;
 
-/// The decode context of the session the collector had with the peer, as
-/// far as the MRT record tells it.
 fn context_of(r: &mrt::BgpRecord) -> Context {
-    Context {
-        four_octet_as: r.as4,
-        extended_message: true,
-        add_path: FamilyFlags {
-            ipv4_unicast: r.add_path,
-            ipv6_unicast: r.add_path,
-        },
-        extended_next_hop_ipv4: true,
-    }
+    r.context()
 }
 
 #[derive(Default, Debug, PartialEq, Eq)]

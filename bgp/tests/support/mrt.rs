@@ -100,6 +100,22 @@ impl BgpRecord {
     pub fn is_update(&self) -> bool {
         self.bgp_type() == Some(2)
     }
+
+    /// The decode context of the session the collector had with the peer,
+    /// as far as the record tells it: 4-octet AS and ADD-PATH from the
+    /// subtype; Extended Messages and extended next hop allowed (a
+    /// collector records what it received).
+    pub fn context(&self) -> bgp::wire::Context {
+        bgp::wire::Context {
+            four_octet_as: self.as4,
+            extended_message: true,
+            add_path: bgp::wire::FamilyFlags {
+                ipv4_unicast: self.add_path,
+                ipv6_unicast: self.add_path,
+            },
+            extended_next_hop_ipv4: true,
+        }
+    }
 }
 
 /// Everything read from one MRT file.

@@ -505,6 +505,25 @@ fn decode_attribute(a: &Framed<'_>, ctx: &Context) -> Result<Option<PathAttribut
     })
 }
 
+/// RFC 7607 §2: AS 0 in an AS path makes it malformed.
+fn reject_as_zero(
+    path: &AsPath,
+    v: &[u8],
+    sect: &Section,
+    field: &'static str,
+) -> Result<(), Fail> {
+    if path.contains(0) {
+        return Err(sect.fail(
+            v,
+            field,
+            ErrorKind::MalformedAsPath {
+                reason: "AS 0 (RFC 7607)",
+            },
+        ));
+    }
+    Ok(())
+}
+
 /// Decode an attribute of a known type. Failures carry a placeholder
 /// verdict that [`decode_attribute`] replaces with the type's own.
 fn decode_known(a: &Framed<'_>, ctx: &Context, required: u8) -> Result<PathAttribute, Fail> {
@@ -589,15 +608,7 @@ fn decode_known(a: &Framed<'_>, ctx: &Context, required: u8) -> Result<PathAttri
         AS_PATH => {
             let path = AsPath::decode(v, ctx.four_octet_as, &sect, "AS_PATH")?;
             // RFC 7607 §2: AS 0 in AS_PATH is malformed (RFC 7606 §7.2).
-            if path.contains(0) {
-                return Err(sect.fail(
-                    v,
-                    "AS_PATH",
-                    ErrorKind::MalformedAsPath {
-                        reason: "AS 0 (RFC 7607)",
-                    },
-                ));
-            }
+            reject_as_zero(&path, v, &sect, "AS_PATH")?;
             AttributeValue::AsPath(path)
         }
         NEXT_HOP => {
@@ -678,15 +689,7 @@ fn decode_known(a: &Framed<'_>, ctx: &Context, required: u8) -> Result<PathAttri
             if path.segments.is_empty() {
                 return Err(length_err());
             }
-            if path.contains(0) {
-                return Err(sect.fail(
-                    v,
-                    "AS4_PATH",
-                    ErrorKind::MalformedAsPath {
-                        reason: "AS 0 (RFC 7607)",
-                    },
-                ));
-            }
+            reject_as_zero(&path, v, &sect, "AS4_PATH")?;
             AttributeValue::As4Path(path)
         }
         AS4_AGGREGATOR => {
