@@ -1,0 +1,669 @@
+//! Adj-RIB-Out (RFC 4271 §3.2, §9.2): what one peer (or one update group of
+//! peers that share an export result) has been told, the changes queued for
+//! it, and the packing of those changes into UPDATE messages.
+//!
+//! Changes are queued with [`AdjRibOut::announce`] and
+//! [`AdjRibOut::withdraw`] and turned into UPDATEs by
+//! [`AdjRibOut::take_updates`], which compares each queued change with what
+//! was last advertised: only the net difference is sent (RFC 4271 §9.2: "a
+//! route ... that has not changed need not be re-advertised").
+//!
+//! Packing:
+//!
+//! - Withdrawals come first, in UPDATEs of their own: IPv4 unicast in the
+//!   Withdrawn Routes field (RFC 4271 §4.3), IPv6 unicast in MP_UNREACH_NLRI
+//!   (RFC 4760 §4), one family per UPDATE.
+//! - Announcements follow, grouped by attribute set (the interned [`Attrs`]
+//!   handle, compared by pointer), in the order each set was first seen in
+//!   the queue; within a set, prefixes keep their queue order. All prefixes
+//!   of a set share one UPDATE until it is full (RFC 4271 §4.3: the path
+//!   attributes apply to every prefix of the NLRI field).
+//! - IPv4 prefixes with an IPv4 next hop go in the NLRI field with NEXT_HOP
+//!   (RFC 4271 §5.1.3); IPv6 prefixes go in MP_REACH_NLRI (RFC 4760 §3) with
+//!   the global and, when known, link-local next hop (RFC 2545 §3); IPv4
+//!   prefixes with an IPv6 next hop go in MP_REACH_NLRI only when extended
+//!   next hop encoding was negotiated (RFC 8950 §4), and are skipped (and
+//!   counted, [`Skipped`]) otherwise.
+//! - Sizes are computed arithmetically: the path attributes of a set are
+//!   measured once per [`AdjRibOut::take_updates`], each prefix adds
+//!   `1 + ceil(len / 8)` octets, 4 more with ADD-PATH (RFC 7911 §3), and
+//!   MP_REACH_NLRI / MP_UNREACH_NLRI switch to a two-octet attribute length
+//!   when their value passes 255 octets (RFC 4271 §4.3, Extended Length).
+//!   Every UPDATE fits `ctx.max_message_len()`: 4096 octets (RFC 4271 §4.1),
+//!   or 65535 with Extended Messages (RFC 8654 §4).
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
+
+use bgp::wire::{
+    AttributeValue, Context, Family, MpNextHop, MpNlri, MpReachNlri, MpUnreachNlri, Nlri, Nlri4,
+    Nlri6, PathAttribute, Update, HEADER_LEN,
+};
+
+use crate::attrs::{Attrs, NextHop};
+use crate::prefix::Prefix;
+
+/// Withdrawn Routes Length and Total Path Attribute Length (RFC 4271 §4.3).
+const UPDATE_FIXED: usize = HEADER_LEN + 2 + 2;
+/// NEXT_HOP attribute: flags, type, length, four octets (RFC 4271 §5.1.3).
+const NEXT_HOP_ATTR_LEN: usize = 3 + 4;
+/// MP_REACH_NLRI value before the next hop and NLRI: AFI, SAFI, Length of
+/// Next Hop Network Address, plus the Reserved octet after the next hop
+/// (RFC 4760 §3).
+const MP_REACH_FIXED: usize = 2 + 1 + 1 + 1;
+/// MP_UNREACH_NLRI value before the withdrawn routes: AFI, SAFI
+/// (RFC 4760 §4).
+const MP_UNREACH_FIXED: usize = 2 + 1;
+
+/// Announcements [`AdjRibOut::take_updates`] could not send, by reason.
+/// A skipped prefix that was advertised before is withdrawn instead.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// IPv4 prefixes with an IPv6 next hop towards a peer that did not
+    /// negotiate extended next hop encoding (RFC 8950 §4).
+    pub ipv4_with_ipv6_next_hop: u64,
+    /// IPv6 prefixes with an IPv4 next hop, and routes whose next hop was
+    /// left [`NextHop::Local`] (a caller error).
+    pub unusable_next_hop: u64,
+    /// Paths with a non-zero Path Identifier towards a peer without
+    /// ADD-PATH for the family: only path 0 is advertised (RFC 7911 §3).
+    pub path_id_without_add_path: u64,
+    /// Routes whose attributes and prefix do not fit one message.
+    pub too_large: u64,
+}
+
+/// One route of the Adj-RIB-Out: the key, what the peer was told, and the
+/// queued change.
+#[derive(Debug)]
+struct Slot {
+    prefix: Prefix,
+    path_id: u32,
+    /// Last advertised attributes; `None` when not advertised (or free).
+    advertised: Option<Attrs>,
+    /// The queued change when `queued`: `Some` announces, `None` withdraws.
+    pending: Option<Attrs>,
+    queued: bool,
+}
+
+/// The Adj-RIB-Out of one peer or update group.
+#[derive(Debug, Default)]
+pub struct AdjRibOut {
+    /// (prefix, path id) -> index in `slots`.
+    index: HashMap<(Prefix, u32), u32>,
+    slots: Vec<Slot>,
+    /// Unused entries of `slots`.
+    free: Vec<u32>,
+    /// Slots with a queued change, in first-queued order.
+    queue: Vec<u32>,
+    /// Number of advertised routes.
+    advertised: usize,
+    skipped: Skipped,
+}
+
+impl AdjRibOut {
+    /// An empty Adj-RIB-Out.
+    pub fn new() -> Self {
+        AdjRibOut::default()
+    }
+
+    /// The slot of `(prefix, path_id)`, created if absent.
+    fn slot(&mut self, prefix: Prefix, path_id: u32) -> usize {
+        match self.index.entry((prefix, path_id)) {
+            Entry::Occupied(e) => *e.get() as usize,
+            Entry::Vacant(v) => {
+                let slot = Slot {
+                    prefix,
+                    path_id,
+                    advertised: None,
+                    pending: None,
+                    queued: false,
+                };
+                let i = match self.free.pop() {
+                    Some(i) => {
+                        self.slots[i as usize] = slot;
+                        i
+                    }
+                    None => {
+                        self.slots.push(slot);
+                        (self.slots.len() - 1) as u32
+                    }
+                };
+                v.insert(i);
+                i as usize
+            }
+        }
+    }
+
+    fn queue_change(&mut self, prefix: Prefix, path_id: u32, change: Option<Attrs>) {
+        let i = self.slot(prefix, path_id);
+        let s = &mut self.slots[i];
+        s.pending = change;
+        if !s.queued {
+            s.queued = true;
+            self.queue.push(i as u32);
+        }
+    }
+
+    /// Queue an advertisement of `prefix` with Path Identifier `path_id`
+    /// (0 without ADD-PATH). `attrs` are the final export attributes, with a
+    /// concrete next hop ([`NextHop::Local`] must have been replaced by the
+    /// caller). A newer change to the same route replaces a queued one.
+    pub fn announce(&mut self, prefix: Prefix, path_id: u32, attrs: Attrs) {
+        debug_assert!(
+            attrs.next_hop != NextHop::Local,
+            "announce {prefix}: the export next hop must be concrete"
+        );
+        self.queue_change(prefix, path_id, Some(attrs));
+    }
+
+    /// Queue a withdrawal. Withdrawing a route that was never advertised
+    /// sends nothing; an announcement queued since the last
+    /// [`AdjRibOut::take_updates`] is cancelled.
+    pub fn withdraw(&mut self, prefix: Prefix, path_id: u32) {
+        // Nothing to do for a route neither advertised nor queued: do not
+        // create a slot for it.
+        if let Some(&i) = self.index.get(&(prefix, path_id)) {
+            let s = &mut self.slots[i as usize];
+            s.pending = None;
+            if !s.queued {
+                s.queued = true;
+                self.queue.push(i);
+            }
+        }
+    }
+
+    /// Number of queued changes (before cancellation).
+    pub fn pending(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The routes last advertised: (prefix, path id, attributes).
+    pub fn advertised(&self) -> impl Iterator<Item = (Prefix, u32, &Attrs)> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.advertised.as_ref().map(|a| (s.prefix, s.path_id, a)))
+    }
+
+    /// The attributes advertised for `(prefix, path_id)`, if any.
+    pub fn get(&self, prefix: Prefix, path_id: u32) -> Option<&Attrs> {
+        let &i = self.index.get(&(prefix, path_id))?;
+        self.slots[i as usize].advertised.as_ref()
+    }
+
+    /// Number of advertised routes.
+    pub fn len(&self) -> usize {
+        self.advertised
+    }
+
+    /// Whether nothing is advertised.
+    pub fn is_empty(&self) -> bool {
+        self.advertised == 0
+    }
+
+    /// Announcements skipped so far, by reason.
+    pub fn skipped(&self) -> Skipped {
+        self.skipped
+    }
+
+    /// The End-of-RIB marker for `family` (RFC 4724 §2), to send after the
+    /// initial table.
+    pub fn end_of_rib(family: Family) -> Update {
+        Update::end_of_rib(family)
+    }
+
+    /// Release slot `i` (neither advertised nor queued any more).
+    fn free_slot(&mut self, i: usize) {
+        let s = &self.slots[i];
+        self.index.remove(&(s.prefix, s.path_id));
+        self.free.push(i as u32);
+    }
+
+    /// Drain the queue into UPDATEs for a peer whose encode context is
+    /// `ctx`. Each UPDATE encodes to at most `ctx.max_message_len()`
+    /// octets. The Adj-RIB-Out then holds what these UPDATEs advertise.
+    pub fn take_updates(&mut self, ctx: &Context) -> Vec<Update> {
+        let queue = std::mem::take(&mut self.queue);
+        let mut groups = Groups::new(ctx);
+        let mut withdrawn4: Vec<Nlri4> = Vec::new();
+        let mut withdrawn6: Vec<Nlri6> = Vec::new();
+        let ap4 = ctx.add_path.ipv4_unicast;
+        let ap6 = ctx.add_path.ipv6_unicast;
+        for &i in &queue {
+            let i = i as usize;
+            let s = &mut self.slots[i];
+            s.queued = false;
+            let ap = match s.prefix {
+                Prefix::V4(_) => ap4,
+                Prefix::V6(_) => ap6,
+            };
+            // RFC 7911 §3: the Path Identifier is on the wire only with
+            // ADD-PATH; without it the peer keeps one path per prefix.
+            let path_id = ap.then_some(s.path_id);
+            let mut wanted = s.pending.take();
+            if let Some(a) = &wanted {
+                if !ap && s.path_id != 0 {
+                    self.skipped.path_id_without_add_path += 1;
+                    wanted = None;
+                } else if let Err(reason) = groups.accept(a, s.prefix, ap) {
+                    reason.count(&mut self.skipped);
+                    wanted = None;
+                }
+            }
+            match (wanted, &s.advertised) {
+                (Some(a), Some(old)) if Arc::ptr_eq(&a, old) => {}
+                (Some(a), old) => {
+                    if old.is_none() {
+                        self.advertised += 1;
+                    }
+                    groups.push(&a, s.prefix, path_id);
+                    s.advertised = Some(a);
+                }
+                (None, Some(_)) => {
+                    s.advertised = None;
+                    self.advertised -= 1;
+                    match s.prefix {
+                        Prefix::V4(p) => withdrawn4.push(Nlri { path_id, prefix: p }),
+                        Prefix::V6(p) => withdrawn6.push(Nlri { path_id, prefix: p }),
+                    }
+                    self.free_slot(i);
+                }
+                (None, None) => self.free_slot(i),
+            }
+        }
+        // Give the queue's allocation back for the next round.
+        self.queue = queue;
+        self.queue.clear();
+
+        let max = ctx.max_message_len();
+        let mut out = Vec::new();
+        pack_withdrawn4(withdrawn4, ap4, max, &mut out);
+        pack_withdrawn6(withdrawn6, ap6, max, &mut out);
+        groups.pack(ctx, max, &mut out);
+        out
+    }
+}
+
+/// Encoded size of one NLRI entry (RFC 4271 §4.3; RFC 7911 §3 adds the
+/// 4-octet Path Identifier).
+#[inline]
+fn nlri_len(len: u8, add_path: bool) -> usize {
+    1 + usize::from(len).div_ceil(8) + if add_path { 4 } else { 0 }
+}
+
+/// Size of a path attribute with a value of `value` octets: the Extended
+/// Length bit gives a two-octet length past 255 (RFC 4271 §4.3).
+#[inline]
+fn attr_len(value: usize) -> usize {
+    value + if value > 255 { 4 } else { 3 }
+}
+
+/// Split `entries` greedily, in order, into runs whose message size
+/// `total(sum of entry sizes)` is at most `max`; `total` grows with the sum.
+/// Returns the end index of each run. An entry that does not fit even alone
+/// is left out of every run (callers filter those beforehand).
+fn split<T>(
+    entries: &[T],
+    size: impl Fn(&T) -> usize,
+    total: impl Fn(usize) -> usize,
+    max: usize,
+) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    let mut sum = 0;
+    for (k, e) in entries.iter().enumerate() {
+        let n = size(e);
+        if total(sum + n) <= max {
+            sum += n;
+            continue;
+        }
+        if k > start {
+            runs.push((start, k));
+        }
+        if total(n) <= max {
+            start = k;
+            sum = n;
+        } else {
+            debug_assert!(false, "an NLRI entry that fits no message");
+            start = k + 1;
+            sum = 0;
+        }
+    }
+    if entries.len() > start {
+        runs.push((start, entries.len()));
+    }
+    runs
+}
+
+/// Cut `v` into the `runs` (moving it when there is one run).
+fn cut<T: Clone>(v: Vec<T>, runs: &[(usize, usize)]) -> Vec<Vec<T>> {
+    match runs {
+        [(0, end)] if *end == v.len() => vec![v],
+        _ => runs.iter().map(|&(a, b)| v[a..b].to_vec()).collect(),
+    }
+}
+
+/// IPv4 withdrawals in the Withdrawn Routes field (RFC 4271 §4.3), alone in
+/// their UPDATEs.
+fn pack_withdrawn4(v: Vec<Nlri4>, ap: bool, max: usize, out: &mut Vec<Update>) {
+    let runs = split(
+        &v,
+        |e| nlri_len(e.prefix.len(), ap),
+        |n| UPDATE_FIXED + n,
+        max,
+    );
+    for withdrawn_routes in cut(v, &runs) {
+        out.push(Update {
+            withdrawn_routes,
+            ..Update::default()
+        });
+    }
+}
+
+/// IPv6 withdrawals in MP_UNREACH_NLRI (RFC 4760 §4), alone in their
+/// UPDATEs (RFC 4760 §4: no other attribute is needed).
+fn pack_withdrawn6(v: Vec<Nlri6>, ap: bool, max: usize, out: &mut Vec<Update>) {
+    let runs = split(
+        &v,
+        |e| nlri_len(e.prefix.len(), ap),
+        |n| UPDATE_FIXED + attr_len(MP_UNREACH_FIXED + n),
+        max,
+    );
+    for w in cut(v, &runs) {
+        out.push(Update {
+            path_attributes: vec![PathAttribute::new(AttributeValue::MpUnreachNlri(
+                MpUnreachNlri {
+                    withdrawn: MpNlri::Ipv6Unicast(w),
+                },
+            ))],
+            ..Update::default()
+        });
+    }
+}
+
+/// Why an announcement cannot be sent.
+#[derive(Debug, Clone, Copy)]
+enum Skip {
+    Ipv4WithIpv6NextHop,
+    UnusableNextHop,
+    TooLarge,
+}
+
+impl Skip {
+    fn count(self, s: &mut Skipped) {
+        match self {
+            Skip::Ipv4WithIpv6NextHop => s.ipv4_with_ipv6_next_hop += 1,
+            Skip::UnusableNextHop => s.unusable_next_hop += 1,
+            Skip::TooLarge => s.too_large += 1,
+        }
+    }
+}
+
+/// How one family of an attribute set is carried.
+#[derive(Debug, Clone, Copy)]
+enum Carry {
+    /// IPv4 NLRI field with NEXT_HOP (RFC 4271 §4.3, §5.1.3).
+    NextHop,
+    /// MP_REACH_NLRI with a next hop of this many octets (RFC 4760 §3).
+    MpReach { next_hop_len: usize },
+    /// Not sendable.
+    Skip(Skip),
+}
+
+impl Carry {
+    /// Message size with `n` octets of NLRI, given `base` octets of the
+    /// set's other attributes.
+    #[inline]
+    fn total(self, base: usize, n: usize) -> usize {
+        match self {
+            Carry::NextHop => UPDATE_FIXED + base + NEXT_HOP_ATTR_LEN + n,
+            Carry::MpReach { next_hop_len } => {
+                UPDATE_FIXED + base + attr_len(MP_REACH_FIXED + next_hop_len + n)
+            }
+            Carry::Skip(_) => usize::MAX,
+        }
+    }
+}
+
+/// The MP_REACH_NLRI next hop of an IPv6 next hop (RFC 2545 §3: global,
+/// then link-local when present; RFC 8950 §3 for IPv4 NLRI).
+fn mp_next_hop(nh: NextHop) -> Option<MpNextHop> {
+    match nh {
+        NextHop::V6 { global, link_local } => Some(MpNextHop::Ipv6 { global, link_local }),
+        NextHop::V4(_) | NextHop::Local => None,
+    }
+}
+
+/// The announcements of one attribute set in one [`AdjRibOut::take_updates`].
+#[derive(Debug)]
+struct Group {
+    attrs: Attrs,
+    /// `attrs.to_wire(..)`: everything but NEXT_HOP / MP_REACH_NLRI.
+    wire: Vec<PathAttribute>,
+    /// Encoded size of `wire`.
+    wire_len: usize,
+    v4: Carry,
+    v6: Carry,
+    nlri4: Vec<Nlri4>,
+    nlri6: Vec<Nlri6>,
+}
+
+impl Group {
+    fn new(attrs: &Attrs, ctx: &Context) -> Self {
+        let wire = attrs.to_wire(ctx.four_octet_as);
+        let wire_len = wire.iter().map(|a| a.wire_len(ctx)).sum();
+        let v6_nh_len = |nh: &NextHop| match nh {
+            NextHop::V6 {
+                link_local: None, ..
+            } => 16,
+            _ => 32,
+        };
+        let (v4, v6) = match &attrs.next_hop {
+            NextHop::V4(_) => (Carry::NextHop, Carry::Skip(Skip::UnusableNextHop)),
+            nh @ NextHop::V6 { .. } => {
+                let mp = Carry::MpReach {
+                    next_hop_len: v6_nh_len(nh),
+                };
+                // RFC 8950 §4: IPv4 NLRI with an IPv6 next hop only when
+                // the peer advertised the capability for IPv4 unicast.
+                let v4 = if ctx.extended_next_hop_ipv4 {
+                    mp
+                } else {
+                    Carry::Skip(Skip::Ipv4WithIpv6NextHop)
+                };
+                (v4, mp)
+            }
+            NextHop::Local => (
+                Carry::Skip(Skip::UnusableNextHop),
+                Carry::Skip(Skip::UnusableNextHop),
+            ),
+        };
+        Group {
+            attrs: Arc::clone(attrs),
+            wire,
+            wire_len,
+            v4,
+            v6,
+            nlri4: Vec::new(),
+            nlri6: Vec::new(),
+        }
+    }
+
+    /// Whether `prefix` can be announced with this set.
+    fn accept(&self, prefix: Prefix, ap: bool, max: usize) -> Result<(), Skip> {
+        let carry = match prefix {
+            Prefix::V4(_) => self.v4,
+            Prefix::V6(_) => self.v6,
+        };
+        match carry {
+            Carry::Skip(s) => Err(s),
+            c if c.total(self.wire_len, nlri_len(prefix.len(), ap)) > max => Err(Skip::TooLarge),
+            _ => Ok(()),
+        }
+    }
+
+    /// The set's attributes with `extra` inserted in type code order
+    /// (RFC 4271 §5: attributes SHOULD be ordered by type code).
+    fn attributes_with(&self, extra: PathAttribute) -> Vec<PathAttribute> {
+        let tc = extra.type_code();
+        let at = self
+            .wire
+            .iter()
+            .position(|a| a.type_code() > tc)
+            .unwrap_or(self.wire.len());
+        let mut v = Vec::with_capacity(self.wire.len() + 1);
+        v.extend_from_slice(&self.wire[..at]);
+        v.push(extra);
+        v.extend_from_slice(&self.wire[at..]);
+        v
+    }
+
+    fn pack(mut self, ctx: &Context, max: usize, out: &mut Vec<Update>) {
+        let nlri4 = std::mem::take(&mut self.nlri4);
+        let nlri6 = std::mem::take(&mut self.nlri6);
+        let base = self.wire_len;
+        if !nlri4.is_empty() {
+            let ap = ctx.add_path.ipv4_unicast;
+            let carry = self.v4;
+            let runs = split(
+                &nlri4,
+                |e| nlri_len(e.prefix.len(), ap),
+                |n| carry.total(base, n),
+                max,
+            );
+            match (carry, self.attrs.next_hop) {
+                (Carry::NextHop, NextHop::V4(nh)) => {
+                    let attrs =
+                        self.attributes_with(PathAttribute::new(AttributeValue::NextHop(nh)));
+                    for nlri in cut(nlri4, &runs) {
+                        out.push(Update {
+                            path_attributes: attrs.clone(),
+                            nlri,
+                            ..Update::default()
+                        });
+                    }
+                }
+                (Carry::MpReach { .. }, nh) => {
+                    if let Some(next_hop) = mp_next_hop(nh) {
+                        for v in cut(nlri4, &runs) {
+                            out.push(self.mp_update(next_hop.clone(), MpNlri::Ipv4Unicast(v)));
+                        }
+                    }
+                }
+                _ => debug_assert!(false, "IPv4 prefixes accepted for an unsendable set"),
+            }
+        }
+        if !nlri6.is_empty() {
+            let ap = ctx.add_path.ipv6_unicast;
+            let carry = self.v6;
+            let runs = split(
+                &nlri6,
+                |e| nlri_len(e.prefix.len(), ap),
+                |n| carry.total(base, n),
+                max,
+            );
+            if let Some(next_hop) = mp_next_hop(self.attrs.next_hop) {
+                for v in cut(nlri6, &runs) {
+                    out.push(self.mp_update(next_hop.clone(), MpNlri::Ipv6Unicast(v)));
+                }
+            }
+        }
+    }
+
+    /// An UPDATE with the NLRI in MP_REACH_NLRI (RFC 4760 §3); the NLRI
+    /// field stays empty.
+    fn mp_update(&self, next_hop: MpNextHop, nlri: MpNlri) -> Update {
+        let mp = PathAttribute::new(AttributeValue::MpReachNlri(MpReachNlri { next_hop, nlri }));
+        Update {
+            path_attributes: self.attributes_with(mp),
+            ..Update::default()
+        }
+    }
+}
+
+/// Hasher for attribute set addresses. The addresses are chosen by the
+/// allocator, not by peers, so a multiplicative hash is enough; the high
+/// half is folded down because heap addresses have zero low bits.
+#[derive(Debug, Default)]
+struct PtrHasher(u64);
+
+impl Hasher for PtrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.0 = (self.0 ^ v as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 32)
+    }
+}
+
+/// The attribute sets of one [`AdjRibOut::take_updates`], in first-seen
+/// order.
+#[derive(Debug)]
+struct Groups<'c> {
+    ctx: &'c Context,
+    max: usize,
+    by_ptr: HashMap<usize, u32, BuildHasherDefault<PtrHasher>>,
+    list: Vec<Group>,
+    /// The last set looked up: tables often list runs of prefixes with the
+    /// same attributes.
+    last: Option<(usize, u32)>,
+}
+
+impl<'c> Groups<'c> {
+    fn new(ctx: &'c Context) -> Self {
+        Groups {
+            ctx,
+            max: ctx.max_message_len(),
+            by_ptr: HashMap::default(),
+            list: Vec::new(),
+            last: None,
+        }
+    }
+
+    fn group(&mut self, attrs: &Attrs) -> usize {
+        let key = Arc::as_ptr(attrs) as usize;
+        if let Some((k, g)) = self.last {
+            if k == key {
+                return g as usize;
+            }
+        }
+        let g = match self.by_ptr.entry(key) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(v) => {
+                let g = self.list.len() as u32;
+                self.list.push(Group::new(attrs, self.ctx));
+                *v.insert(g)
+            }
+        };
+        self.last = Some((key, g));
+        g as usize
+    }
+
+    /// Whether `prefix` can be announced with `attrs`.
+    fn accept(&mut self, attrs: &Attrs, prefix: Prefix, ap: bool) -> Result<(), Skip> {
+        let g = self.group(attrs);
+        self.list[g].accept(prefix, ap, self.max)
+    }
+
+    /// Add an accepted announcement.
+    fn push(&mut self, attrs: &Attrs, prefix: Prefix, path_id: Option<u32>) {
+        let g = self.group(attrs);
+        let group = &mut self.list[g];
+        match prefix {
+            Prefix::V4(p) => group.nlri4.push(Nlri { path_id, prefix: p }),
+            Prefix::V6(p) => group.nlri6.push(Nlri { path_id, prefix: p }),
+        }
+    }
+
+    fn pack(self, ctx: &Context, max: usize, out: &mut Vec<Update>) {
+        for g in self.list {
+            g.pack(ctx, max, out);
+        }
+    }
+}

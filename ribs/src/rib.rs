@@ -1,0 +1,912 @@
+//! The RIB: peers, the import pipeline into the Loc-RIB, the decision
+//! process, and the export pipeline into each peer's Adj-RIB-Out.
+//!
+//! ```text
+//!  UPDATE from peer ──> loop checks ──> import policy ──> intern ──> Loc-RIB
+//!  (bgp::wire)          RFC 4271 §9.1.2,  (RFC 8212                   │ decision
+//!                       RFC 4456 §8       default)                    │ (RFC 4271 §9.1)
+//!                                                                     v
+//!  FIB changes <──────────────────────────────────────────── best / ECMP set
+//!                                                                     │
+//!  UPDATEs to peer <── Adj-RIB-Out <── export policy <── iBGP / RR rules, next hop,
+//!                      (packing)                         AS_PATH prepend (RFC 4271 §5.1)
+//! ```
+//!
+//! Everything is synchronous and deterministic: the caller (the agent's RIB
+//! task) feeds decoded UPDATEs in and takes UPDATEs and FIB changes out.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use bgp::wire::{AsSegment, Family, MpNextHop, MpNlri, SegmentType, Update};
+
+use crate::adj_rib_out::AdjRibOut;
+use crate::attrs::{AttrTable, Attrs, NextHop, PathAttrs};
+use crate::decision::{self, Candidate, DecisionConfig, Reachability, Reason, Selection};
+use crate::loc_rib::{Dest, LocRib, Many, Path};
+use crate::peer::{PeerId, PeerInfo, PeerKind};
+use crate::policy::{self, Policy, PolicyVerdict, RouteContext};
+use crate::prefix::Prefix;
+
+/// Answers whether a next hop is reachable, and at what IGP cost
+/// (RFC 4271 §9.1.2.1). The agent backs it with the kernel's routes.
+pub trait NextHopResolver: std::fmt::Debug {
+    /// Reachability of `next_hop`.
+    fn resolve(&self, next_hop: &NextHop) -> Reachability;
+}
+
+/// Every next hop is reachable at unknown cost.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllReachable;
+
+impl NextHopResolver for AllReachable {
+    fn resolve(&self, _: &NextHop) -> Reachability {
+        Reachability::Reachable { igp_cost: None }
+    }
+}
+
+/// What to do when a peer sends more prefixes than allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxPrefix {
+    /// The limit.
+    pub limit: usize,
+    /// Only warn (the RIB reports it once); otherwise the session must be
+    /// torn down with Cease / Maximum Number of Prefixes Reached (RFC 4486).
+    pub warn_only: bool,
+}
+
+/// Per-peer RIB configuration.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// The peer.
+    pub info: PeerInfo,
+    /// Import policy (`None`: RFC 8212 default).
+    pub import: Option<Policy>,
+    /// Export policy (`None`: RFC 8212 default).
+    pub export: Option<Policy>,
+    /// Our address on this session: the next hop we advertise for
+    /// ourselves (next-hop-self, originated routes).
+    pub local_next_hop: NextHop,
+    /// Set the next hop to ourselves towards this iBGP peer too (it is
+    /// always done towards eBGP peers, except for a third-party next hop).
+    pub next_hop_self: bool,
+    /// The subnet shared with this peer: a next hop inside it is passed on
+    /// unchanged to the peer (third-party next hop, RFC 4271 §5.1.3).
+    pub shared_subnet: Option<Prefix>,
+    /// Accept routes with our own AS in the AS_PATH up to this many times.
+    pub allowas_in: u8,
+    /// Keep the pre-policy Adj-RIB-In (soft reconfiguration inbound), so a
+    /// changed import policy is applied without a route refresh.
+    pub soft_reconfiguration_inbound: bool,
+    /// Maximum number of accepted prefixes.
+    pub max_prefix: Option<MaxPrefix>,
+}
+
+impl PeerConfig {
+    /// A configuration with no policies (RFC 8212 applies), next hop
+    /// `local_next_hop`, and no limits.
+    pub fn new(info: PeerInfo, local_next_hop: NextHop) -> Self {
+        PeerConfig {
+            info,
+            import: None,
+            export: None,
+            local_next_hop,
+            next_hop_self: false,
+            shared_subnet: None,
+            allowas_in: 0,
+            soft_reconfiguration_inbound: false,
+            max_prefix: None,
+        }
+    }
+}
+
+/// RIB-wide configuration.
+#[derive(Debug, Clone)]
+pub struct RibConfig {
+    /// Our AS.
+    pub local_asn: u32,
+    /// Our BGP Identifier.
+    pub router_id: Ipv4Addr,
+    /// CLUSTER_ID when we are a route reflector (RFC 4456 §7); defaults to
+    /// the router id when any peer is a client.
+    pub cluster_id: Option<Ipv4Addr>,
+    /// Decision process settings.
+    pub decision: DecisionConfig,
+}
+
+#[derive(Debug)]
+struct PeerState {
+    config: PeerConfig,
+    /// Established: routes are exported to it.
+    up: bool,
+    /// Pre-policy Adj-RIB-In (soft reconfiguration inbound).
+    adj_in_pre: Option<HashMap<(Prefix, u32), Attrs>>,
+    /// Prefixes accepted into the Loc-RIB from this peer.
+    accepted: usize,
+    max_prefix_reported: bool,
+    out: AdjRibOut,
+}
+
+/// A change of the forwarding state of a prefix, for the FIB.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FibChange {
+    /// The prefix.
+    pub prefix: Prefix,
+    /// The next hops of the best route (several: ECMP), or `None` when the
+    /// prefix has no route any more. Locally originated routes are not
+    /// installed (`None`).
+    pub next_hops: Option<Vec<NextHop>>,
+}
+
+/// What processing one UPDATE did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpdateOutcome {
+    /// Prefixes accepted (new or changed paths).
+    pub accepted: usize,
+    /// Prefixes rejected by loop detection.
+    pub rejected_loop: usize,
+    /// Prefixes rejected by import policy (including RFC 8212).
+    pub rejected_policy: usize,
+    /// Prefixes withdrawn.
+    pub withdrawn: usize,
+    /// Set when the peer went over its maximum prefix count.
+    pub max_prefix_exceeded: Option<MaxPrefix>,
+}
+
+/// One path of a prefix with its place in the decision, for `twillctl rib
+/// --explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExplainedPath {
+    /// The path.
+    pub path: Path,
+    /// Selected as best.
+    pub best: bool,
+    /// In the multipath (ECMP) set.
+    pub multipath: bool,
+    /// Why it lost, and to which path (index in the list), when it did.
+    pub lost: Option<(usize, Reason)>,
+}
+
+/// The RIB.
+#[derive(Debug)]
+pub struct Rib {
+    config: RibConfig,
+    attrs: AttrTable,
+    peers: BTreeMap<PeerId, PeerState>,
+    local: PeerInfo,
+    loc: LocRib,
+    resolver: Box<dyn NextHopResolver>,
+    fib: Vec<FibChange>,
+}
+
+/// Errors of RIB operations.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RibError {
+    /// No such peer.
+    #[error("unknown peer {0:?}")]
+    UnknownPeer(PeerId),
+    /// [`PeerId::LOCAL`] is reserved.
+    #[error("peer id 0 is reserved for locally originated routes")]
+    ReservedPeerId,
+}
+
+/// Identity of a selection, to tell whether it changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Selected {
+    best: Option<(PeerId, u32, *const PathAttrs)>,
+    next_hops: Vec<NextHop>,
+}
+
+fn selected_of(dest: Option<&Dest>) -> Selected {
+    let Some(dest) = dest else {
+        return Selected {
+            best: None,
+            next_hops: Vec::new(),
+        };
+    };
+    Selected {
+        best: dest.best().map(|p| (p.peer, p.path_id, Arc::as_ptr(&p.attrs))),
+        next_hops: dest.multipath().iter().map(|p| p.attrs.next_hop).collect(),
+    }
+}
+
+/// RFC 4271 §9.1.2: how many times `asn` appears in the AS_PATH.
+fn as_count(attrs: &PathAttrs, asn: u32) -> usize {
+    attrs
+        .as_path
+        .segments
+        .iter()
+        .map(|s| s.asns.iter().filter(|&&a| a == asn).count())
+        .sum()
+}
+
+/// Prepend `asn` to the AS_PATH (RFC 4271 §5.1.2): to the leading
+/// AS_SEQUENCE, or as a new one (a segment holds at most 255 ASes).
+pub(crate) fn prepend_as(attrs: &mut PathAttrs, asn: u32) {
+    match attrs.as_path.segments.first_mut() {
+        Some(s) if s.kind == SegmentType::AsSequence && s.asns.len() < 255 => s.asns.insert(0, asn),
+        _ => attrs.as_path.segments.insert(
+            0,
+            AsSegment {
+                kind: SegmentType::AsSequence,
+                asns: vec![asn],
+            },
+        ),
+    }
+}
+
+impl Rib {
+    /// An empty RIB.
+    pub fn new(config: RibConfig, resolver: Box<dyn NextHopResolver>) -> Self {
+        let local = PeerInfo::local(config.local_asn, config.router_id);
+        Rib {
+            config,
+            attrs: AttrTable::new(),
+            peers: BTreeMap::new(),
+            local,
+            loc: LocRib::new(),
+            resolver,
+            fib: Vec::new(),
+        }
+    }
+
+    /// The Loc-RIB.
+    pub fn loc_rib(&self) -> &LocRib {
+        &self.loc
+    }
+
+    /// Number of distinct attribute sets in use.
+    pub fn attribute_sets(&self) -> usize {
+        self.attrs.len()
+    }
+
+    /// Prefixes accepted from `peer`.
+    pub fn accepted(&self, peer: PeerId) -> Option<usize> {
+        self.peers.get(&peer).map(|p| p.accepted)
+    }
+
+    /// Reserve room for a full table of `n` IPv4 prefixes.
+    pub fn reserve_v4(&mut self, n: usize) {
+        self.loc.reserve_v4(n);
+    }
+
+    fn cluster_id(&self) -> Ipv4Addr {
+        self.config.cluster_id.unwrap_or(self.config.router_id)
+    }
+
+    fn info(&self, id: PeerId) -> Option<&PeerInfo> {
+        if id == PeerId::LOCAL {
+            Some(&self.local)
+        } else {
+            self.peers.get(&id).map(|p| &p.config.info)
+        }
+    }
+
+    /// Add a peer, or change an existing peer's configuration. A change
+    /// keeps the peer's routes; changed policies take effect through
+    /// [`Rib::reapply_import`] and [`Rib::reexport`].
+    pub fn add_peer(&mut self, config: PeerConfig) -> Result<(), RibError> {
+        let id = config.info.id;
+        if id == PeerId::LOCAL {
+            return Err(RibError::ReservedPeerId);
+        }
+        if let Some(p) = self.peers.get_mut(&id) {
+            if config.soft_reconfiguration_inbound && p.adj_in_pre.is_none() {
+                p.adj_in_pre = Some(HashMap::new());
+            } else if !config.soft_reconfiguration_inbound {
+                p.adj_in_pre = None;
+            }
+            p.config = config;
+            return Ok(());
+        }
+        let adj_in_pre = config.soft_reconfiguration_inbound.then(HashMap::new);
+        self.peers.insert(
+            id,
+            PeerState {
+                config,
+                up: false,
+                adj_in_pre,
+                accepted: 0,
+                max_prefix_reported: false,
+                out: AdjRibOut::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Remove a peer and all its routes.
+    pub fn remove_peer(&mut self, id: PeerId) -> Result<(), RibError> {
+        self.peer_down(id)?;
+        self.peers.remove(&id);
+        Ok(())
+    }
+
+    /// The session with `id` is Established: send it the whole table.
+    pub fn peer_up(&mut self, id: PeerId) -> Result<(), RibError> {
+        let p = self.peers.get_mut(&id).ok_or(RibError::UnknownPeer(id))?;
+        p.up = true;
+        p.out = AdjRibOut::new();
+        self.export_table(id);
+        Ok(())
+    }
+
+    /// The session with `id` went down: its routes are withdrawn
+    /// (graceful restart keeps them: that is the session layer's call, which
+    /// then does not call this until the restart time is over).
+    pub fn peer_down(&mut self, id: PeerId) -> Result<(), RibError> {
+        let p = self.peers.get_mut(&id).ok_or(RibError::UnknownPeer(id))?;
+        p.up = false;
+        p.out = AdjRibOut::new();
+        p.max_prefix_reported = false;
+        if let Some(pre) = p.adj_in_pre.as_mut() {
+            pre.clear();
+        }
+        let mine: Vec<(Prefix, u32)> = self
+            .loc
+            .iter()
+            .flat_map(|(prefix, d)| {
+                d.paths()
+                    .iter()
+                    .filter(|path| path.peer == id)
+                    .map(move |path| (prefix, path.path_id))
+            })
+            .collect();
+        for (prefix, path_id) in mine {
+            self.remove_path(prefix, id, path_id);
+        }
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.accepted = 0;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a policy's result can depend on the prefix (then it is applied
+/// per prefix instead of once per attribute set).
+fn prefix_dependent(policy: Option<&Policy>) -> bool {
+    policy.is_some_and(|p| {
+        p.terms.iter().any(|t| {
+            t.matches
+                .iter()
+                .any(|m| matches!(m, policy::Match::Prefix(_) | policy::Match::Family(_)))
+        })
+    })
+}
+
+impl Rib {
+    /// Process one UPDATE from `peer` (decoded with `four_octet_as` as
+    /// negotiated). Treat-as-withdraw UPDATEs (RFC 7606) withdraw all their
+    /// prefixes.
+    pub fn apply_update(&mut self, peer: PeerId, update: &Update, four_octet_as: bool) -> Result<UpdateOutcome, RibError> {
+        if !self.peers.contains_key(&peer) {
+            return Err(RibError::UnknownPeer(peer));
+        }
+        let mut out = UpdateOutcome::default();
+        let withdrawn = update.withdrawn();
+        for n in &withdrawn.ipv4 {
+            out.withdrawn += usize::from(self.withdraw_path(peer, Prefix::V4(n.prefix), n.path_id.unwrap_or(0)));
+        }
+        for n in &withdrawn.ipv6 {
+            out.withdrawn += usize::from(self.withdraw_path(peer, Prefix::V6(n.prefix), n.path_id.unwrap_or(0)));
+        }
+        if update.treat_as_withdraw() {
+            return Ok(out);
+        }
+        // IPv4 NLRI field with NEXT_HOP.
+        if !update.nlri.is_empty() {
+            let nh = update.path_attributes.iter().find_map(|a| match a.value {
+                bgp::wire::AttributeValue::NextHop(nh) => Some(NextHop::V4(nh)),
+                _ => None,
+            });
+            if let Some(nh) = nh {
+                let prefixes: Vec<(Prefix, u32)> = update
+                    .nlri
+                    .iter()
+                    .map(|n| (Prefix::V4(n.prefix), n.path_id.unwrap_or(0)))
+                    .collect();
+                self.import(peer, update, nh, four_octet_as, &prefixes, &mut out);
+            }
+        }
+        if let Some(mp) = update.mp_reach() {
+            let nh = match mp.next_hop {
+                MpNextHop::Ipv4(a) => Some(NextHop::V4(a)),
+                MpNextHop::Ipv6 { global, link_local } => Some(NextHop::V6 { global, link_local }),
+                MpNextHop::Other(_) => None,
+            };
+            let prefixes: Vec<(Prefix, u32)> = match &mp.nlri {
+                MpNlri::Ipv4Unicast(v) => v.iter().map(|n| (Prefix::V4(n.prefix), n.path_id.unwrap_or(0))).collect(),
+                MpNlri::Ipv6Unicast(v) => v.iter().map(|n| (Prefix::V6(n.prefix), n.path_id.unwrap_or(0))).collect(),
+                MpNlri::Other { .. } => Vec::new(),
+            };
+            if let Some(nh) = nh {
+                self.import(peer, update, nh, four_octet_as, &prefixes, &mut out);
+            }
+        }
+        if let Some(p) = self.peers.get_mut(&peer) {
+            if let Some(max) = p.config.max_prefix {
+                if p.accepted > max.limit && !(max.warn_only && p.max_prefix_reported) {
+                    out.max_prefix_exceeded = Some(max);
+                    p.max_prefix_reported = true;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Loop detection (RFC 4271 §9.1.2 for eBGP, with allowas-in; RFC 4456
+    /// §8 for route reflection).
+    fn looped(&self, from: &PeerConfig, attrs: &PathAttrs) -> bool {
+        if from.info.kind == PeerKind::Ebgp && as_count(attrs, self.config.local_asn) > usize::from(from.allowas_in) {
+            return true;
+        }
+        if attrs.originator_id == Some(self.config.router_id) {
+            return true;
+        }
+        attrs.cluster_list.contains(&self.cluster_id())
+    }
+
+    fn import(
+        &mut self,
+        peer: PeerId,
+        update: &Update,
+        next_hop: NextHop,
+        four_octet_as: bool,
+        prefixes: &[(Prefix, u32)],
+        out: &mut UpdateOutcome,
+    ) {
+        let Some(&(first_prefix, _)) = prefixes.first() else {
+            return;
+        };
+        let received = PathAttrs::from_wire(&update.path_attributes, next_hop, four_octet_as);
+        let Some(state) = self.peers.get(&peer) else { return };
+        let cfg = &state.config;
+        if self.looped(cfg, &received) {
+            // A looped route replaces, and so withdraws, an earlier one.
+            out.rejected_loop += prefixes.len();
+            for &(prefix, id) in prefixes {
+                self.withdraw_path(peer, prefix, id);
+            }
+            return;
+        }
+        let kind = cfg.info.kind;
+        let per_prefix = prefix_dependent(cfg.import.as_ref());
+        let info = cfg.info.clone();
+        let import = cfg.import.clone();
+        let soft = state.adj_in_pre.is_some();
+        let pre = soft.then(|| self.attrs.intern(received.clone()));
+        // Prefix-independent policy: once for the whole UPDATE.
+        let shared = if per_prefix {
+            None
+        } else {
+            let mut a = received.clone();
+            let ctx = RouteContext {
+                prefix: first_prefix,
+                source: &info,
+            };
+            Some(match policy::apply(import.as_ref(), kind, &ctx, &mut a) {
+                PolicyVerdict::Accept => Some(self.attrs.intern(a)),
+                PolicyVerdict::Reject => None,
+            })
+        };
+        for &(prefix, path_id) in prefixes {
+            if let (Some(pre), Some(p)) = (&pre, self.peers.get_mut(&peer)) {
+                if let Some(map) = p.adj_in_pre.as_mut() {
+                    if let Some(old) = map.insert((prefix, path_id), Arc::clone(pre)) {
+                        self.attrs.release(old);
+                    }
+                }
+            }
+            let accepted = match &shared {
+                Some(result) => result.clone(),
+                None => {
+                    let mut a = received.clone();
+                    let ctx = RouteContext { prefix, source: &info };
+                    match policy::apply(import.as_ref(), kind, &ctx, &mut a) {
+                        PolicyVerdict::Accept => Some(self.attrs.intern(a)),
+                        PolicyVerdict::Reject => None,
+                    }
+                }
+            };
+            match accepted {
+                Some(attrs) => {
+                    out.accepted += 1;
+                    self.insert_path(prefix, Path { attrs, peer, path_id });
+                }
+                None => {
+                    out.rejected_policy += 1;
+                    self.withdraw_path(peer, prefix, path_id);
+                }
+            }
+        }
+        if let Some(a) = shared.flatten() {
+            self.attrs.release(a);
+        }
+        if let Some(a) = pre {
+            self.attrs.release(a);
+        }
+    }
+
+    /// Apply the current import policy again to every route kept before
+    /// policy (soft reconfiguration inbound): a policy change without a
+    /// session reset. Returns `false` when the peer keeps no such copy (ask
+    /// the peer for a ROUTE-REFRESH instead).
+    pub fn reapply_import(&mut self, peer: PeerId) -> Result<bool, RibError> {
+        let p = self.peers.get(&peer).ok_or(RibError::UnknownPeer(peer))?;
+        let Some(pre) = p.adj_in_pre.as_ref() else {
+            return Ok(false);
+        };
+        let routes: Vec<((Prefix, u32), Attrs)> = pre.iter().map(|(k, v)| (*k, Arc::clone(v))).collect();
+        let info = p.config.info.clone();
+        let import = p.config.import.clone();
+        for ((prefix, path_id), attrs) in routes {
+            let mut a = (*attrs).clone();
+            let ctx = RouteContext { prefix, source: &info };
+            match policy::apply(import.as_ref(), info.kind, &ctx, &mut a) {
+                PolicyVerdict::Accept => {
+                    let a = self.attrs.intern(a);
+                    self.insert_path(prefix, Path { attrs: a, peer, path_id });
+                }
+                PolicyVerdict::Reject => {
+                    self.withdraw_path(peer, prefix, path_id);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Originate `prefix` with `attrs` (next hop normally [`NextHop::Local`]).
+    pub fn originate(&mut self, prefix: Prefix, attrs: PathAttrs) {
+        let attrs = self.attrs.intern(attrs);
+        self.insert_path(
+            prefix,
+            Path {
+                attrs,
+                peer: PeerId::LOCAL,
+                path_id: 0,
+            },
+        );
+    }
+
+    /// Stop originating `prefix`.
+    pub fn withdraw_originated(&mut self, prefix: Prefix) -> bool {
+        self.withdraw_path(PeerId::LOCAL, prefix, 0)
+    }
+
+    fn insert_path(&mut self, prefix: Prefix, path: Path) {
+        let peer = path.peer;
+        let before = selected_of(self.loc.get(&prefix));
+        let (replaced, _) = self.loc.upsert(prefix, path);
+        match replaced {
+            Some(old) => self.attrs.release(old),
+            None => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.accepted += 1;
+                }
+            }
+        }
+        self.reselect(prefix, before);
+    }
+
+    /// Withdraw a path; `true` if it existed.
+    fn withdraw_path(&mut self, peer: PeerId, prefix: Prefix, path_id: u32) -> bool {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            if let Some(map) = p.adj_in_pre.as_mut() {
+                if let Some(old) = map.remove(&(prefix, path_id)) {
+                    self.attrs.release(old);
+                }
+            }
+        }
+        self.remove_path(prefix, peer, path_id)
+    }
+
+    fn remove_path(&mut self, prefix: Prefix, peer: PeerId, path_id: u32) -> bool {
+        let before = selected_of(self.loc.get(&prefix));
+        let Some(dest) = self.loc.get_mut(&prefix) else {
+            return false;
+        };
+        let (removed, empty) = dest.remove(peer, path_id);
+        let Some(removed) = removed else {
+            return false;
+        };
+        if empty {
+            self.loc.remove_dest(&prefix);
+        }
+        self.attrs.release(removed.attrs);
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.accepted = p.accepted.saturating_sub(1);
+        }
+        self.reselect(prefix, before);
+        true
+    }
+}
+
+impl Rib {
+    /// Candidates for the decision process, in path order.
+    fn candidates<'a>(&'a self, paths: &'a [Path]) -> Vec<Candidate<'a>> {
+        paths
+            .iter()
+            .filter_map(|p| {
+                let peer = self.info(p.peer)?;
+                Some(Candidate {
+                    peer,
+                    attrs: &p.attrs,
+                    path_id: p.path_id,
+                    reach: if p.peer == PeerId::LOCAL {
+                        Reachability::Reachable { igp_cost: Some(0) }
+                    } else {
+                        self.resolver.resolve(&p.attrs.next_hop)
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Run the decision process for `prefix` and pass on what changed.
+    fn reselect(&mut self, prefix: Prefix, before: Selected) {
+        let selection = match self.loc.get(&prefix) {
+            None => None,
+            Some(Dest::One { path, .. }) => {
+                let eligible = path.peer == PeerId::LOCAL
+                    || !matches!(self.resolver.resolve(&path.attrs.next_hop), Reachability::Unreachable);
+                Some(Err(eligible))
+            }
+            Some(Dest::Many(m)) => {
+                let cands = self.candidates(&m.paths);
+                Some(Ok(decision::select(&cands, &self.config.decision)))
+            }
+        };
+        match (self.loc.get_mut(&prefix), selection) {
+            (Some(Dest::One { best, .. }), Some(Err(eligible))) => *best = eligible,
+            (Some(Dest::Many(m)), Some(Ok(sel))) => apply_selection(m, &sel),
+            _ => {}
+        }
+        let after = selected_of(self.loc.get(&prefix));
+        if after != before {
+            self.fib.push(FibChange {
+                prefix,
+                next_hops: None, // filled in by take_fib_changes
+            });
+            if after.best != before.best {
+                self.export_prefix(prefix);
+            }
+        }
+    }
+
+    /// Run the decision process again everywhere (next-hop reachability or
+    /// IGP costs changed).
+    pub fn revalidate(&mut self) {
+        let prefixes: Vec<Prefix> = self.loc.iter().map(|(p, _)| p).collect();
+        for prefix in prefixes {
+            let before = selected_of(self.loc.get(&prefix));
+            self.reselect(prefix, before);
+        }
+    }
+
+    /// The FIB changes since the last call, one per prefix, in prefix
+    /// order: the current next hops of each changed prefix.
+    pub fn take_fib_changes(&mut self) -> Vec<FibChange> {
+        let mut changed = std::mem::take(&mut self.fib);
+        changed.sort_unstable_by_key(|c| c.prefix);
+        changed.dedup_by_key(|c| c.prefix);
+        for c in &mut changed {
+            c.next_hops = self.loc.get(&c.prefix).and_then(|d| {
+                let mp = d.multipath();
+                let best = mp.first()?;
+                if best.peer == PeerId::LOCAL {
+                    return None;
+                }
+                let mut nh: Vec<NextHop> = mp.iter().map(|p| p.attrs.next_hop).collect();
+                nh.sort_unstable();
+                nh.dedup();
+                Some(nh)
+            });
+        }
+        changed
+    }
+
+    /// The best path of `prefix` and the next hops of its multipath set.
+    pub fn best(&self, prefix: &Prefix) -> Option<(&Path, Vec<NextHop>)> {
+        let d = self.loc.get(prefix)?;
+        let best = d.best()?;
+        Some((best, d.multipath().iter().map(|p| p.attrs.next_hop).collect()))
+    }
+
+    /// Every path of `prefix` with the decision's verdict on it.
+    pub fn explain(&self, prefix: &Prefix) -> Vec<ExplainedPath> {
+        let Some(d) = self.loc.get(prefix) else {
+            return Vec::new();
+        };
+        let paths = d.paths();
+        let cands = self.candidates(paths);
+        let sel = decision::select(&cands, &self.config.decision);
+        paths
+            .iter()
+            .enumerate()
+            .map(|(i, p)| ExplainedPath {
+                path: p.clone(),
+                best: sel.best == Some(i),
+                multipath: sel.multipath.contains(&i),
+                lost: sel.losers.iter().find(|l| l.0 == i).map(|l| (l.1, l.2.clone())),
+            })
+            .collect()
+    }
+}
+
+fn apply_selection(m: &mut Many, sel: &Selection) {
+    let idx = |i: usize| u16::try_from(i).ok();
+    m.best = sel.best.and_then(idx);
+    m.multipath = sel.multipath.iter().filter_map(|&i| idx(i)).collect();
+}
+
+impl Rib {
+    /// The attributes to send `to` for a best path from `from`, or `None`
+    /// when the route must not be sent (RFC 4271 §9.2, RFC 4456 §8, export
+    /// policy). The next hop is concrete.
+    fn export_attrs(&self, prefix: Prefix, from: &PeerInfo, attrs: &PathAttrs, to: &PeerConfig) -> Option<PathAttrs> {
+        let q = &to.info;
+        if q.id == from.id {
+            return None; // not back to where it came from
+        }
+        let reflected = from.kind == PeerKind::Ibgp && q.kind == PeerKind::Ibgp;
+        if reflected {
+            // RFC 4456 §6: from a client to all peers; from a non-client
+            // only to clients; without clients we are no reflector and
+            // iBGP routes are not passed between iBGP peers (RFC 4271 §9.2).
+            if !(from.rr_client || q.rr_client) {
+                return None;
+            }
+        }
+        let mut a = attrs.clone();
+        match q.kind {
+            PeerKind::Ebgp => {
+                prepend_as(&mut a, self.config.local_asn); // RFC 4271 §5.1.2
+                a.local_pref = None; // RFC 4271 §5.1.5
+                a.originator_id = None; // RFC 4456 §8: non-transitive
+                a.cluster_list.clear();
+                if from.kind != PeerKind::Local {
+                    a.med = None; // RFC 4271 §5.1.4: not passed to other ASes
+                }
+                // RFC 4271 §5.1.3: our address, unless the next hop is on
+                // the subnet we share with the peer (third-party next hop).
+                let third_party = match (to.shared_subnet, a.next_hop) {
+                    (Some(net), NextHop::V4(nh)) => net.contains(&Prefix::V4(bgp::wire::Ipv4Prefix::new(nh, 32)?)),
+                    (Some(net), NextHop::V6 { global, .. }) => {
+                        net.contains(&Prefix::V6(bgp::wire::Ipv6Prefix::new(global, 128)?))
+                    }
+                    _ => false,
+                };
+                if !third_party {
+                    a.next_hop = NextHop::Local;
+                }
+            }
+            PeerKind::Ibgp | PeerKind::Local => {
+                a.local_pref.get_or_insert(self.config.decision.local_pref_default);
+                if reflected {
+                    // RFC 4456 §8.
+                    a.originator_id.get_or_insert(from.router_id);
+                    a.cluster_list.insert(0, self.cluster_id());
+                }
+                if from.kind == PeerKind::Local || to.next_hop_self {
+                    a.next_hop = NextHop::Local;
+                }
+            }
+        }
+        let ctx = RouteContext { prefix, source: from };
+        if policy::apply(to.export.as_ref(), q.kind, &ctx, &mut a) == PolicyVerdict::Reject {
+            return None;
+        }
+        if a.next_hop == NextHop::Local {
+            a.next_hop = match (prefix, to.local_next_hop) {
+                (Prefix::V6(_), NextHop::V4(_)) => return None, // no IPv6 address on this session
+                (_, nh) => nh,
+            };
+        }
+        Some(a)
+    }
+
+    /// Pass the current best path of `prefix` to every Established peer.
+    fn export_prefix(&mut self, prefix: Prefix) {
+        let ids: Vec<PeerId> = self.peers.iter().filter(|(_, p)| p.up).map(|(id, _)| *id).collect();
+        for id in ids {
+            let attrs = self.export_one(prefix, id, &mut None);
+            let Some(p) = self.peers.get_mut(&id) else { continue };
+            match attrs {
+                Some(a) => p.out.announce(prefix, 0, a),
+                None => p.out.withdraw(prefix, 0),
+            }
+        }
+    }
+
+    /// The interned export attributes of `prefix` for peer `to`. `memo`
+    /// caches prefix-independent results by (attribute set, source) during
+    /// a whole-table export.
+    fn export_one(
+        &mut self,
+        prefix: Prefix,
+        to: PeerId,
+        memo: &mut Option<HashMap<(usize, PeerId), Option<Attrs>>>,
+    ) -> Option<Attrs> {
+        let best = self.loc.get(&prefix)?.best()?.clone();
+        let key = (Arc::as_ptr(&best.attrs) as usize, best.peer);
+        if let Some(hit) = memo.as_ref().and_then(|m| m.get(&key)) {
+            return hit.clone();
+        }
+        let from = self.info(best.peer)?.clone();
+        let cfg = &self.peers.get(&to)?.config;
+        let result = self
+            .export_attrs(prefix, &from, &best.attrs, cfg)
+            .map(|a| self.attrs.intern(a));
+        if let Some(m) = memo.as_mut() {
+            m.insert(key, result.clone());
+        }
+        result
+    }
+
+    /// Queue the whole table for `to` (a new session, or a changed export
+    /// policy).
+    fn export_table(&mut self, to: PeerId) {
+        let memoize = self
+            .peers
+            .get(&to)
+            .is_some_and(|p| !prefix_dependent(p.config.export.as_ref()));
+        let mut memo = memoize.then(HashMap::new);
+        let prefixes: Vec<Prefix> = self.loc.iter().filter(|(_, d)| d.best().is_some()).map(|(p, _)| p).collect();
+        let mut announced = Vec::with_capacity(prefixes.len());
+        for prefix in prefixes {
+            if let Some(a) = self.export_one(prefix, to, &mut memo) {
+                announced.push((prefix, a));
+            }
+        }
+        if let Some(p) = self.peers.get_mut(&to) {
+            for (prefix, a) in announced {
+                p.out.announce(prefix, 0, a);
+            }
+        }
+        if let Some(m) = memo {
+            for a in m.into_values().flatten() {
+                self.attrs.release(a);
+            }
+        }
+    }
+
+    /// Apply a changed export policy: compare what the policy gives now
+    /// with what was advertised and queue only the differences.
+    pub fn reexport(&mut self, to: PeerId) -> Result<(), RibError> {
+        let p = self.peers.get(&to).ok_or(RibError::UnknownPeer(to))?;
+        if !p.up {
+            return Ok(());
+        }
+        let advertised: Vec<Prefix> = p.out.advertised().map(|(prefix, _, _)| prefix).collect();
+        for prefix in advertised {
+            if self.loc.get(&prefix).and_then(Dest::best).is_none() {
+                if let Some(p) = self.peers.get_mut(&to) {
+                    p.out.withdraw(prefix, 0);
+                }
+            }
+        }
+        let prefixes: Vec<Prefix> = self.loc.iter().filter(|(_, d)| d.best().is_some()).map(|(p, _)| p).collect();
+        for prefix in prefixes {
+            let a = self.export_one(prefix, to, &mut None);
+            if let Some(p) = self.peers.get_mut(&to) {
+                match a {
+                    Some(a) => p.out.announce(prefix, 0, a),
+                    None => p.out.withdraw(prefix, 0),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The UPDATEs queued for `peer`, packed for its encode context.
+    pub fn take_updates(&mut self, peer: PeerId, ctx: &bgp::wire::Context) -> Result<Vec<Update>, RibError> {
+        let p = self.peers.get_mut(&peer).ok_or(RibError::UnknownPeer(peer))?;
+        Ok(p.out.take_updates(ctx))
+    }
+
+    /// The End-of-RIB marker for `family` (RFC 4724 §2), sent after the
+    /// initial table.
+    pub fn end_of_rib(family: Family) -> Update {
+        Update::end_of_rib(family)
+    }
+}

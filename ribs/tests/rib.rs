@@ -1,0 +1,551 @@
+//! The RIB pipeline end to end: UPDATEs in, best paths, FIB changes and
+//! UPDATEs out. Loop detection (RFC 4271 §9.1.2, RFC 4456 §8), iBGP and
+//! route reflection rules (RFC 4271 §9.2, RFC 4456 §6, §8), eBGP export
+//! (RFC 4271 §5.1), RFC 8212 defaults, ECMP, interning.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use bgp::wire::{
+    AsPath, AttributeValue, Context, Ipv4Prefix, Message, Nlri, PathAttribute, Update,
+};
+use ribs::decision::DecisionConfig;
+use ribs::policy::{Disposition, Policy, Term};
+use ribs::rib::{AllReachable, FibChange, MaxPrefix, PeerConfig, Rib, RibConfig};
+use ribs::{NextHop, PathAttrs, PeerId, PeerInfo, PeerKind, Prefix};
+
+const LOCAL_AS: u32 = 65000;
+
+fn rid(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(198, 18, 255, n)
+}
+
+fn rib() -> Rib {
+    rib_with(DecisionConfig::default())
+}
+
+fn rib_with(decision: DecisionConfig) -> Rib {
+    Rib::new(
+        RibConfig {
+            local_asn: LOCAL_AS,
+            router_id: rid(1),
+            cluster_id: None,
+            decision,
+        },
+        Box::new(AllReachable),
+    )
+}
+
+fn accept_all() -> Option<Policy> {
+    Some(Policy {
+        name: "all".into(),
+        terms: vec![Term {
+            name: "all".into(),
+            matches: vec![],
+            actions: vec![],
+            disposition: Disposition::Accept,
+        }],
+        default_action: Disposition::Reject,
+    })
+}
+
+/// A peer `n` at 198.18.0.n; eBGP peers get accept-all policies.
+fn peer(n: u8, asn: u32, rr_client: bool) -> PeerConfig {
+    let kind = if asn == LOCAL_AS {
+        PeerKind::Ibgp
+    } else {
+        PeerKind::Ebgp
+    };
+    let mut c = PeerConfig::new(
+        PeerInfo {
+            id: PeerId(u32::from(n)),
+            address: IpAddr::V4(Ipv4Addr::new(198, 18, 0, n)),
+            asn,
+            router_id: rid(n),
+            kind,
+            rr_client,
+        },
+        NextHop::V4(Ipv4Addr::new(198, 18, 0, 1)),
+    );
+    if kind == PeerKind::Ebgp {
+        c.import = accept_all();
+        c.export = accept_all();
+    }
+    c
+}
+
+fn p(s: &str) -> Ipv4Prefix {
+    s.parse().unwrap()
+}
+
+/// An UPDATE announcing `prefixes` with AS_PATH `path` and NEXT_HOP `nh`,
+/// plus `extra` attributes.
+fn announce(prefixes: &[&str], path: &[u32], nh: [u8; 4], extra: Vec<AttributeValue>) -> Update {
+    let mut attrs = vec![
+        PathAttribute::new(AttributeValue::Origin(bgp::wire::Origin::Igp)),
+        PathAttribute::new(AttributeValue::AsPath(AsPath::sequence(path.to_vec()))),
+        PathAttribute::new(AttributeValue::NextHop(Ipv4Addr::from(nh))),
+    ];
+    attrs.extend(extra.into_iter().map(PathAttribute::new));
+    Update {
+        path_attributes: attrs,
+        nlri: prefixes.iter().map(|s| Nlri::new(p(s))).collect(),
+        ..Update::default()
+    }
+}
+
+fn withdraw(prefixes: &[&str]) -> Update {
+    Update {
+        withdrawn_routes: prefixes.iter().map(|s| Nlri::new(p(s))).collect(),
+        ..Update::default()
+    }
+}
+
+fn ctx() -> Context {
+    Context {
+        four_octet_as: true,
+        ..Context::default()
+    }
+}
+
+/// Every (prefix, attributes) a peer was sent, from the packed UPDATEs.
+fn sent(rib: &mut Rib, to: u8) -> Vec<(Prefix, Option<PathAttrs>)> {
+    let mut out = Vec::new();
+    for u in rib.take_updates(PeerId(u32::from(to)), &ctx()).unwrap() {
+        // Every UPDATE encodes within the limits.
+        let bytes = Message::Update(u.clone()).to_bytes(&ctx()).unwrap();
+        assert!(bytes.len() <= 4096);
+        for n in &u.withdrawn_routes {
+            out.push((Prefix::V4(n.prefix), None));
+        }
+        if !u.nlri.is_empty() {
+            let nh = u
+                .path_attributes
+                .iter()
+                .find_map(|a| match a.value {
+                    AttributeValue::NextHop(nh) => Some(NextHop::V4(nh)),
+                    _ => None,
+                })
+                .unwrap();
+            let a = PathAttrs::from_wire(&u.path_attributes, nh, true);
+            for n in &u.nlri {
+                out.push((Prefix::V4(n.prefix), Some(a.clone())));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn ebgp_route_is_installed_and_exported_with_our_as_and_next_hop() {
+    let mut r = rib();
+    r.add_peer(peer(2, 65002, false)).unwrap();
+    r.add_peer(peer(3, 65003, false)).unwrap();
+    r.peer_up(PeerId(2)).unwrap();
+    r.peer_up(PeerId(3)).unwrap();
+    let u = announce(
+        &["198.19.0.0/24"],
+        &[65002, 65100],
+        [198, 18, 0, 2],
+        vec![AttributeValue::MultiExitDisc(50)],
+    );
+    let out = r.apply_update(PeerId(2), &u, true).unwrap();
+    assert_eq!(out.accepted, 1);
+    assert_eq!(
+        r.take_fib_changes(),
+        vec![FibChange {
+            prefix: Prefix::V4(p("198.19.0.0/24")),
+            next_hops: Some(vec![NextHop::V4(Ipv4Addr::new(198, 18, 0, 2))]),
+        }]
+    );
+    let to3 = sent(&mut r, 3);
+    assert_eq!(to3.len(), 1);
+    let a = to3[0].1.as_ref().unwrap();
+    assert_eq!(a.as_path, AsPath::sequence(vec![LOCAL_AS, 65002, 65100]));
+    assert_eq!(a.next_hop, NextHop::V4(Ipv4Addr::new(198, 18, 0, 1)));
+    assert_eq!(
+        a.med, None,
+        "MED is not passed to another AS (RFC 4271 §5.1.4)"
+    );
+    assert_eq!(a.local_pref, None);
+    assert!(sent(&mut r, 2).is_empty(), "not sent back to its source");
+}
+
+#[test]
+fn rfc8212_ebgp_without_policy_neither_accepts_nor_sends() {
+    let mut r = rib();
+    let mut strict = peer(2, 65002, false);
+    strict.import = None;
+    strict.export = None;
+    r.add_peer(strict).unwrap();
+    r.add_peer(peer(3, 65003, false)).unwrap();
+    r.peer_up(PeerId(2)).unwrap();
+    let out = r
+        .apply_update(
+            PeerId(2),
+            &announce(&["198.19.0.0/24"], &[65002], [198, 18, 0, 2], vec![]),
+            true,
+        )
+        .unwrap();
+    assert_eq!((out.accepted, out.rejected_policy), (0, 1));
+    assert!(r.loc_rib().is_empty());
+    // A route from peer 3 is not sent to peer 2, which has no export policy.
+    r.apply_update(
+        PeerId(3),
+        &announce(&["198.19.1.0/24"], &[65003], [198, 18, 0, 3], vec![]),
+        true,
+    )
+    .unwrap();
+    assert_eq!(r.loc_rib().len(), 1);
+    assert!(sent(&mut r, 2).is_empty());
+}
+
+#[test]
+fn ebgp_loop_detection_and_allowas_in() {
+    let mut r = rib();
+    r.add_peer(peer(2, 65002, false)).unwrap();
+    let looped = announce(
+        &["198.19.0.0/24"],
+        &[65002, LOCAL_AS, 65100],
+        [198, 18, 0, 2],
+        vec![],
+    );
+    let out = r.apply_update(PeerId(2), &looped, true).unwrap();
+    assert_eq!(out.rejected_loop, 1);
+    assert!(r.loc_rib().is_empty());
+    let mut c = peer(2, 65002, false);
+    c.allowas_in = 1;
+    r.add_peer(c).unwrap();
+    assert_eq!(
+        r.apply_update(PeerId(2), &looped, true).unwrap().accepted,
+        1
+    );
+    let twice = announce(
+        &["198.19.0.0/24"],
+        &[65002, LOCAL_AS, LOCAL_AS],
+        [198, 18, 0, 2],
+        vec![],
+    );
+    assert_eq!(
+        r.apply_update(PeerId(2), &twice, true)
+            .unwrap()
+            .rejected_loop,
+        1
+    );
+    assert!(
+        r.loc_rib().is_empty(),
+        "the looped replacement withdraws the earlier route"
+    );
+}
+
+#[test]
+fn route_reflection_loop_detection() {
+    let mut r = rib();
+    r.add_peer(peer(2, LOCAL_AS, true)).unwrap();
+    let own_originator = announce(
+        &["198.19.0.0/24"],
+        &[],
+        [198, 18, 0, 2],
+        vec![AttributeValue::OriginatorId(rid(1))],
+    );
+    assert_eq!(
+        r.apply_update(PeerId(2), &own_originator, true)
+            .unwrap()
+            .rejected_loop,
+        1
+    );
+    let own_cluster = announce(
+        &["198.19.0.0/24"],
+        &[],
+        [198, 18, 0, 2],
+        vec![AttributeValue::ClusterList(vec![rid(9), rid(1)])],
+    );
+    assert_eq!(
+        r.apply_update(PeerId(2), &own_cluster, true)
+            .unwrap()
+            .rejected_loop,
+        1
+    );
+    assert!(r.loc_rib().is_empty());
+}
+
+#[test]
+fn ibgp_routes_are_not_passed_between_ibgp_peers_without_reflection() {
+    let mut r = rib();
+    r.add_peer(peer(2, LOCAL_AS, false)).unwrap();
+    r.add_peer(peer(3, LOCAL_AS, false)).unwrap();
+    r.add_peer(peer(4, 65004, false)).unwrap();
+    for n in [2, 3, 4] {
+        r.peer_up(PeerId(n)).unwrap();
+    }
+    let u = announce(
+        &["198.19.0.0/24"],
+        &[65100],
+        [198, 18, 0, 2],
+        vec![AttributeValue::LocalPref(200)],
+    );
+    r.apply_update(PeerId(2), &u, true).unwrap();
+    assert!(
+        sent(&mut r, 3).is_empty(),
+        "RFC 4271 §9.2: not to another iBGP peer"
+    );
+    assert_eq!(sent(&mut r, 4).len(), 1, "but to eBGP peers");
+}
+
+#[test]
+fn route_reflector_reflects_with_originator_id_and_cluster_list() {
+    let mut r = rib();
+    r.add_peer(peer(2, LOCAL_AS, true)).unwrap(); // client
+    r.add_peer(peer(3, LOCAL_AS, true)).unwrap(); // client
+    r.add_peer(peer(4, LOCAL_AS, false)).unwrap(); // non-client
+    for n in [2, 3, 4] {
+        r.peer_up(PeerId(n)).unwrap();
+    }
+    // From a client: to the other client and to the non-client.
+    r.apply_update(
+        PeerId(2),
+        &announce(
+            &["198.19.0.0/24"],
+            &[],
+            [198, 18, 0, 2],
+            vec![AttributeValue::LocalPref(100)],
+        ),
+        true,
+    )
+    .unwrap();
+    for to in [3, 4] {
+        let s = sent(&mut r, to);
+        assert_eq!(s.len(), 1, "to {to}");
+        let a = s[0].1.as_ref().unwrap();
+        assert_eq!(a.originator_id, Some(rid(2)));
+        assert_eq!(a.cluster_list, vec![rid(1)]);
+        assert_eq!(
+            a.next_hop,
+            NextHop::V4(Ipv4Addr::new(198, 18, 0, 2)),
+            "iBGP keeps the next hop"
+        );
+        assert_eq!(a.as_path, AsPath::default(), "no AS added within the AS");
+    }
+    // From the non-client: to clients only.
+    r.apply_update(
+        PeerId(4),
+        &announce(
+            &["198.19.1.0/24"],
+            &[],
+            [198, 18, 0, 4],
+            vec![AttributeValue::LocalPref(100)],
+        ),
+        true,
+    )
+    .unwrap();
+    assert_eq!(sent(&mut r, 2).len(), 1);
+    assert_eq!(sent(&mut r, 3).len(), 1);
+    assert!(sent(&mut r, 4).is_empty());
+}
+
+#[test]
+fn ecmp_two_top_of_rack_routers_then_one() {
+    let mut r = rib_with(DecisionConfig {
+        max_paths_ebgp: 4,
+        ..DecisionConfig::default()
+    });
+    r.add_peer(peer(2, 65100, false)).unwrap();
+    r.add_peer(peer(3, 65100, false)).unwrap();
+    let pfx = Prefix::V4(p("198.19.0.0/24"));
+    r.apply_update(
+        PeerId(2),
+        &announce(&["198.19.0.0/24"], &[65100, 65200], [198, 18, 0, 2], vec![]),
+        true,
+    )
+    .unwrap();
+    r.apply_update(
+        PeerId(3),
+        &announce(&["198.19.0.0/24"], &[65100, 65200], [198, 18, 0, 3], vec![]),
+        true,
+    )
+    .unwrap();
+    let nh = |n| NextHop::V4(Ipv4Addr::new(198, 18, 0, n));
+    assert_eq!(
+        r.take_fib_changes(),
+        vec![FibChange {
+            prefix: pfx,
+            next_hops: Some(vec![nh(2), nh(3)])
+        }]
+    );
+    r.peer_down(PeerId(3)).unwrap();
+    assert_eq!(
+        r.take_fib_changes(),
+        vec![FibChange {
+            prefix: pfx,
+            next_hops: Some(vec![nh(2)])
+        }]
+    );
+    r.apply_update(PeerId(2), &withdraw(&["198.19.0.0/24"]), true)
+        .unwrap();
+    assert_eq!(
+        r.take_fib_changes(),
+        vec![FibChange {
+            prefix: pfx,
+            next_hops: None
+        }]
+    );
+    assert_eq!(
+        r.attribute_sets(),
+        0,
+        "attribute sets are freed with their last route"
+    );
+}
+
+#[test]
+fn treat_as_withdraw_removes_the_routes() {
+    let mut r = rib();
+    r.add_peer(peer(2, 65002, false)).unwrap();
+    r.apply_update(
+        PeerId(2),
+        &announce(&["198.19.0.0/24"], &[65002], [198, 18, 0, 2], vec![]),
+        true,
+    )
+    .unwrap();
+    let mut bad = announce(&["198.19.0.0/24"], &[65002], [198, 18, 0, 2], vec![]);
+    // Decoding found a malformed attribute: RFC 7606 treat-as-withdraw.
+    let bytes = Message::Update(bad.clone()).to_bytes(&ctx()).unwrap();
+    let mut raw = bytes.to_vec();
+    let origin_value = 19 + 2 + 2 + 3; // flags, type, length of ORIGIN, then its value
+    raw[origin_value] = 7; // ORIGIN 7 is invalid
+    let Message::Update(decoded) = bgp::wire::decode_message(&raw, &ctx()).unwrap() else {
+        panic!()
+    };
+    assert!(decoded.treat_as_withdraw());
+    bad = decoded;
+    let out = r.apply_update(PeerId(2), &bad, true).unwrap();
+    assert_eq!((out.withdrawn, out.accepted), (1, 0));
+    assert!(r.loc_rib().is_empty());
+}
+
+#[test]
+fn soft_reconfiguration_inbound_applies_a_new_policy_without_the_peer() {
+    let mut r = rib();
+    let mut c = peer(2, 65002, false);
+    c.soft_reconfiguration_inbound = true;
+    r.add_peer(c.clone()).unwrap();
+    r.apply_update(
+        PeerId(2),
+        &announce(
+            &["198.19.0.0/24", "198.19.1.0/24"],
+            &[65002],
+            [198, 18, 0, 2],
+            vec![],
+        ),
+        true,
+    )
+    .unwrap();
+    assert_eq!(r.loc_rib().len(), 2);
+    c.import = Some(Policy {
+        name: "lp".into(),
+        terms: vec![Term {
+            name: "set".into(),
+            matches: vec![],
+            actions: vec![ribs::policy::Action::SetLocalPref(300)],
+            disposition: Disposition::Accept,
+        }],
+        default_action: Disposition::Reject,
+    });
+    r.add_peer(c).unwrap();
+    assert!(r.reapply_import(PeerId(2)).unwrap());
+    let (best, _) = r.best(&Prefix::V4(p("198.19.1.0/24"))).unwrap();
+    assert_eq!(best.attrs.local_pref, Some(300));
+}
+
+#[test]
+fn max_prefix_is_reported() {
+    let mut r = rib();
+    let mut c = peer(2, 65002, false);
+    c.max_prefix = Some(MaxPrefix {
+        limit: 2,
+        warn_only: false,
+    });
+    r.add_peer(c).unwrap();
+    let out = r
+        .apply_update(
+            PeerId(2),
+            &announce(
+                &["198.19.0.0/24", "198.19.1.0/24"],
+                &[65002],
+                [198, 18, 0, 2],
+                vec![],
+            ),
+            true,
+        )
+        .unwrap();
+    assert_eq!(out.max_prefix_exceeded, None);
+    let out = r
+        .apply_update(
+            PeerId(2),
+            &announce(&["198.19.2.0/24"], &[65002], [198, 18, 0, 2], vec![]),
+            true,
+        )
+        .unwrap();
+    assert_eq!(
+        out.max_prefix_exceeded,
+        Some(MaxPrefix {
+            limit: 2,
+            warn_only: false
+        })
+    );
+    assert_eq!(r.accepted(PeerId(2)), Some(3));
+}
+
+#[test]
+fn originated_routes_are_exported_with_next_hop_self_and_not_installed() {
+    let mut r = rib();
+    r.add_peer(peer(2, 65002, false)).unwrap();
+    r.add_peer(peer(3, LOCAL_AS, false)).unwrap();
+    r.peer_up(PeerId(2)).unwrap();
+    r.peer_up(PeerId(3)).unwrap();
+    r.originate(Prefix::V4(p("198.18.128.0/24")), PathAttrs::local());
+    assert_eq!(
+        r.take_fib_changes(),
+        vec![FibChange {
+            prefix: Prefix::V4(p("198.18.128.0/24")),
+            next_hops: None
+        }]
+    );
+    let e = sent(&mut r, 2);
+    let a = e[0].1.as_ref().unwrap();
+    assert_eq!(a.as_path, AsPath::sequence(vec![LOCAL_AS]));
+    assert_eq!(a.next_hop, NextHop::V4(Ipv4Addr::new(198, 18, 0, 1)));
+    let i = sent(&mut r, 3);
+    let a = i[0].1.as_ref().unwrap();
+    assert_eq!(a.local_pref, Some(100));
+    assert_eq!(a.next_hop, NextHop::V4(Ipv4Addr::new(198, 18, 0, 1)));
+    assert!(r.withdraw_originated(Prefix::V4(p("198.18.128.0/24"))));
+    assert_eq!(
+        sent(&mut r, 2),
+        vec![(Prefix::V4(p("198.18.128.0/24")), None)]
+    );
+}
+
+#[test]
+fn explain_names_the_reason() {
+    let mut r = rib();
+    r.add_peer(peer(2, 65002, false)).unwrap();
+    r.add_peer(peer(3, 65003, false)).unwrap();
+    r.apply_update(
+        PeerId(2),
+        &announce(&["198.19.0.0/24"], &[65002, 65100], [198, 18, 0, 2], vec![]),
+        true,
+    )
+    .unwrap();
+    r.apply_update(
+        PeerId(3),
+        &announce(&["198.19.0.0/24"], &[65003], [198, 18, 0, 3], vec![]),
+        true,
+    )
+    .unwrap();
+    let e = r.explain(&Prefix::V4(p("198.19.0.0/24")));
+    assert_eq!(e.len(), 2);
+    assert!(e[1].best && !e[0].best);
+    let (to, reason) = e[0].lost.clone().unwrap();
+    assert_eq!(to, 1);
+    assert_eq!(reason, ribs::decision::Reason::AsPathLength { loser: 2, winner: 1 });
+    assert!(!reason.to_string().is_empty());
+}
