@@ -5,8 +5,9 @@
 //! Changes are queued with [`AdjRibOut::announce`] and
 //! [`AdjRibOut::withdraw`] and turned into UPDATEs by
 //! [`AdjRibOut::take_updates`], which compares each queued change with what
-//! was last advertised: only the net difference is sent (RFC 4271 §9.2: "a
-//! route ... that has not changed need not be re-advertised").
+//! was last advertised: only the net difference is sent (RFC 4271 §9.2: a
+//! route is not advertised again in an UPDATE identical to the previous
+//! one).
 //!
 //! Packing:
 //!
@@ -70,8 +71,32 @@ pub struct Skipped {
     /// Paths with a non-zero Path Identifier towards a peer without
     /// ADD-PATH for the family: only path 0 is advertised (RFC 7911 §3).
     pub path_id_without_add_path: u64,
-    /// Routes whose attributes and prefix do not fit one message.
+    /// Routes whose attributes and prefix do not fit one message: not
+    /// advertised (RFC 4271 §9.2).
     pub too_large: u64,
+}
+
+/// The lookup key of a route: the prefix and Path Identifier packed in two
+/// words, so that the (keyed, std) hash runs over one fixed-size input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    addr: u128,
+    /// Path Identifier << 32 | family << 8 | prefix length.
+    rest: u64,
+}
+
+impl Key {
+    #[inline]
+    fn new(prefix: Prefix, path_id: u32) -> Self {
+        let (addr, family) = match prefix {
+            Prefix::V4(p) => (u128::from(u32::from(p.addr())), 4),
+            Prefix::V6(p) => (u128::from(p.addr()), 6),
+        };
+        Key {
+            addr,
+            rest: u64::from(path_id) << 32 | family << 8 | u64::from(prefix.len()),
+        }
+    }
 }
 
 /// One route of the Adj-RIB-Out: the key, what the peer was told, and the
@@ -91,7 +116,7 @@ struct Slot {
 #[derive(Debug, Default)]
 pub struct AdjRibOut {
     /// (prefix, path id) -> index in `slots`.
-    index: HashMap<(Prefix, u32), u32>,
+    index: HashMap<Key, u32>,
     slots: Vec<Slot>,
     /// Unused entries of `slots`.
     free: Vec<u32>,
@@ -110,7 +135,7 @@ impl AdjRibOut {
 
     /// The slot of `(prefix, path_id)`, created if absent.
     fn slot(&mut self, prefix: Prefix, path_id: u32) -> usize {
-        match self.index.entry((prefix, path_id)) {
+        match self.index.entry(Key::new(prefix, path_id)) {
             Entry::Occupied(e) => *e.get() as usize,
             Entry::Vacant(v) => {
                 let slot = Slot {
@@ -164,7 +189,7 @@ impl AdjRibOut {
     pub fn withdraw(&mut self, prefix: Prefix, path_id: u32) {
         // Nothing to do for a route neither advertised nor queued: do not
         // create a slot for it.
-        if let Some(&i) = self.index.get(&(prefix, path_id)) {
+        if let Some(&i) = self.index.get(&Key::new(prefix, path_id)) {
             let s = &mut self.slots[i as usize];
             s.pending = None;
             if !s.queued {
@@ -188,7 +213,7 @@ impl AdjRibOut {
 
     /// The attributes advertised for `(prefix, path_id)`, if any.
     pub fn get(&self, prefix: Prefix, path_id: u32) -> Option<&Attrs> {
-        let &i = self.index.get(&(prefix, path_id))?;
+        let &i = self.index.get(&Key::new(prefix, path_id))?;
         self.slots[i as usize].advertised.as_ref()
     }
 
@@ -216,7 +241,7 @@ impl AdjRibOut {
     /// Release slot `i` (neither advertised nor queued any more).
     fn free_slot(&mut self, i: usize) {
         let s = &self.slots[i];
-        self.index.remove(&(s.prefix, s.path_id));
+        self.index.remove(&Key::new(s.prefix, s.path_id));
         self.free.push(i as u32);
     }
 
@@ -228,6 +253,11 @@ impl AdjRibOut {
         let mut groups = Groups::new(ctx);
         let mut withdrawn4: Vec<Nlri4> = Vec::new();
         let mut withdrawn6: Vec<Nlri6> = Vec::new();
+        // Announcements with their attribute set (index in `groups`), in
+        // queue order; distributed to the sets once counted.
+        // Capacity that stays untouched costs address space only.
+        let mut announced4: Vec<(u32, Nlri4)> = Vec::with_capacity(queue.len());
+        let mut announced6: Vec<(u32, Nlri6)> = Vec::with_capacity(queue.len());
         let ap4 = ctx.add_path.ipv4_unicast;
         let ap6 = ctx.add_path.ipv6_unicast;
         for &i in &queue {
@@ -241,23 +271,27 @@ impl AdjRibOut {
             // RFC 7911 §3: the Path Identifier is on the wire only with
             // ADD-PATH; without it the peer keeps one path per prefix.
             let path_id = ap.then_some(s.path_id);
-            let mut wanted = s.pending.take();
-            if let Some(a) = &wanted {
+            let mut wanted = None;
+            if let Some(a) = s.pending.take() {
                 if !ap && s.path_id != 0 {
                     self.skipped.path_id_without_add_path += 1;
-                    wanted = None;
-                } else if let Err(reason) = groups.accept(a, s.prefix, ap) {
-                    reason.count(&mut self.skipped);
-                    wanted = None;
+                } else {
+                    match groups.admit(&a, s.prefix, ap) {
+                        Ok(g) => wanted = Some((a, g)),
+                        Err(reason) => reason.count(&mut self.skipped),
+                    }
                 }
             }
             match (wanted, &s.advertised) {
-                (Some(a), Some(old)) if Arc::ptr_eq(&a, old) => {}
-                (Some(a), old) => {
+                (Some((a, _)), Some(old)) if Arc::ptr_eq(&a, old) => {}
+                (Some((a, g)), old) => {
                     if old.is_none() {
                         self.advertised += 1;
                     }
-                    groups.push(&a, s.prefix, path_id);
+                    match s.prefix {
+                        Prefix::V4(p) => announced4.push((g, Nlri { path_id, prefix: p })),
+                        Prefix::V6(p) => announced6.push((g, Nlri { path_id, prefix: p })),
+                    }
                     s.advertised = Some(a);
                 }
                 (None, Some(_)) => {
@@ -280,6 +314,7 @@ impl AdjRibOut {
         let mut out = Vec::new();
         pack_withdrawn4(withdrawn4, ap4, max, &mut out);
         pack_withdrawn6(withdrawn6, ap6, max, &mut out);
+        groups.distribute(announced4, announced6);
         groups.pack(ctx, max, &mut out);
         out
     }
@@ -337,11 +372,19 @@ fn split<T>(
 }
 
 /// Cut `v` into the `runs` (moving it when there is one run).
-fn cut<T: Clone>(v: Vec<T>, runs: &[(usize, usize)]) -> Vec<Vec<T>> {
-    match runs {
-        [(0, end)] if *end == v.len() => vec![v],
-        _ => runs.iter().map(|&(a, b)| v[a..b].to_vec()).collect(),
-    }
+fn cut<'r, T: Clone + 'r>(
+    v: Vec<T>,
+    runs: &'r [(usize, usize)],
+) -> impl Iterator<Item = Vec<T>> + 'r {
+    let whole = matches!(runs, [(0, end)] if *end == v.len());
+    let mut v = Some(v);
+    runs.iter().filter_map(move |&(a, b)| {
+        if whole {
+            v.take()
+        } else {
+            v.as_ref().map(|v| v[a..b].to_vec())
+        }
+    })
 }
 
 /// IPv4 withdrawals in the Withdrawn Routes field (RFC 4271 §4.3), alone in
@@ -424,6 +467,40 @@ impl Carry {
             Carry::Skip(_) => usize::MAX,
         }
     }
+
+    /// The largest NLRI entry that fits a message alone. Entries are at
+    /// most 4 + 1 + 16 octets (RFC 7911 §3, IPv6 /128).
+    fn limit(self, base: usize, max: usize) -> Limit {
+        if let Carry::Skip(s) = self {
+            return Limit::Skip(s);
+        }
+        match (1..=21u8)
+            .rev()
+            .find(|&e| self.total(base, usize::from(e)) <= max)
+        {
+            Some(e) => Limit::Upto(e),
+            None => Limit::Skip(Skip::TooLarge),
+        }
+    }
+}
+
+/// What prefixes of one family an attribute set can carry.
+#[derive(Debug, Clone, Copy)]
+enum Limit {
+    /// Entries of up to this many octets.
+    Upto(u8),
+    /// None.
+    Skip(Skip),
+}
+
+/// What the per-prefix loop needs of an attribute set, kept in the lookup
+/// table itself so that admitting a prefix touches one cache line.
+#[derive(Debug, Clone, Copy)]
+struct Admit {
+    /// Index in [`Groups::list`].
+    index: u32,
+    v4: Limit,
+    v6: Limit,
 }
 
 /// The MP_REACH_NLRI next hop of an IPv6 next hop (RFC 2545 §3: global,
@@ -438,7 +515,9 @@ fn mp_next_hop(nh: NextHop) -> Option<MpNextHop> {
 /// The announcements of one attribute set in one [`AdjRibOut::take_updates`].
 #[derive(Debug)]
 struct Group {
-    attrs: Attrs,
+    /// The set's next hop (copied: the sets are read in the order they
+    /// were first seen, their attributes in no particular order).
+    next_hop: NextHop,
     /// `attrs.to_wire(..)`: everything but NEXT_HOP / MP_REACH_NLRI.
     wire: Vec<PathAttribute>,
     /// Encoded size of `wire`.
@@ -453,17 +532,12 @@ impl Group {
     fn new(attrs: &Attrs, ctx: &Context) -> Self {
         let wire = attrs.to_wire(ctx.four_octet_as);
         let wire_len = wire.iter().map(|a| a.wire_len(ctx)).sum();
-        let v6_nh_len = |nh: &NextHop| match nh {
-            NextHop::V6 {
-                link_local: None, ..
-            } => 16,
-            _ => 32,
-        };
-        let (v4, v6) = match &attrs.next_hop {
+        let (v4, v6) = match attrs.next_hop {
             NextHop::V4(_) => (Carry::NextHop, Carry::Skip(Skip::UnusableNextHop)),
-            nh @ NextHop::V6 { .. } => {
+            NextHop::V6 { link_local, .. } => {
+                // RFC 2545 §3: 16 octets, or 32 with the link-local address.
                 let mp = Carry::MpReach {
-                    next_hop_len: v6_nh_len(nh),
+                    next_hop_len: if link_local.is_some() { 32 } else { 16 },
                 };
                 // RFC 8950 §4: IPv4 NLRI with an IPv6 next hop only when
                 // the peer advertised the capability for IPv4 unicast.
@@ -480,7 +554,7 @@ impl Group {
             ),
         };
         Group {
-            attrs: Arc::clone(attrs),
+            next_hop: attrs.next_hop,
             wire,
             wire_len,
             v4,
@@ -490,96 +564,89 @@ impl Group {
         }
     }
 
-    /// Whether `prefix` can be announced with this set.
-    fn accept(&self, prefix: Prefix, ap: bool, max: usize) -> Result<(), Skip> {
-        let carry = match prefix {
-            Prefix::V4(_) => self.v4,
-            Prefix::V6(_) => self.v6,
-        };
-        match carry {
-            Carry::Skip(s) => Err(s),
-            c if c.total(self.wire_len, nlri_len(prefix.len(), ap)) > max => Err(Skip::TooLarge),
-            _ => Ok(()),
-        }
-    }
-
-    /// The set's attributes with `extra` inserted in type code order
-    /// (RFC 4271 §5: attributes SHOULD be ordered by type code).
-    fn attributes_with(&self, extra: PathAttribute) -> Vec<PathAttribute> {
-        let tc = extra.type_code();
-        let at = self
-            .wire
-            .iter()
-            .position(|a| a.type_code() > tc)
-            .unwrap_or(self.wire.len());
-        let mut v = Vec::with_capacity(self.wire.len() + 1);
-        v.extend_from_slice(&self.wire[..at]);
-        v.push(extra);
-        v.extend_from_slice(&self.wire[at..]);
-        v
-    }
-
-    fn pack(mut self, ctx: &Context, max: usize, out: &mut Vec<Update>) {
-        let nlri4 = std::mem::take(&mut self.nlri4);
-        let nlri6 = std::mem::take(&mut self.nlri6);
-        let base = self.wire_len;
+    /// Cut the set's prefixes into UPDATEs. The attribute list is cloned
+    /// for all but the last UPDATE, which takes it.
+    fn pack(self, ctx: &Context, max: usize, out: &mut Vec<Update>) {
+        let Group {
+            next_hop,
+            wire,
+            wire_len: base,
+            v4,
+            v6,
+            nlri4,
+            nlri6,
+        } = self;
+        // Per UPDATE: the next hop attribute and the NLRI field.
+        let mut msgs: Vec<(PathAttribute, Vec<Nlri4>)> = Vec::new();
         if !nlri4.is_empty() {
             let ap = ctx.add_path.ipv4_unicast;
-            let carry = self.v4;
             let runs = split(
                 &nlri4,
                 |e| nlri_len(e.prefix.len(), ap),
-                |n| carry.total(base, n),
+                |n| v4.total(base, n),
                 max,
             );
-            match (carry, self.attrs.next_hop) {
+            match (v4, next_hop) {
                 (Carry::NextHop, NextHop::V4(nh)) => {
-                    let attrs =
-                        self.attributes_with(PathAttribute::new(AttributeValue::NextHop(nh)));
-                    for nlri in cut(nlri4, &runs) {
-                        out.push(Update {
-                            path_attributes: attrs.clone(),
-                            nlri,
-                            ..Update::default()
-                        });
-                    }
+                    let next_hop = PathAttribute::new(AttributeValue::NextHop(nh));
+                    msgs.extend(cut(nlri4, &runs).map(|v| (next_hop.clone(), v)));
                 }
                 (Carry::MpReach { .. }, nh) => {
                     if let Some(next_hop) = mp_next_hop(nh) {
-                        for v in cut(nlri4, &runs) {
-                            out.push(self.mp_update(next_hop.clone(), MpNlri::Ipv4Unicast(v)));
-                        }
+                        msgs.extend(cut(nlri4, &runs).map(|v| {
+                            (
+                                mp_reach(next_hop.clone(), MpNlri::Ipv4Unicast(v)),
+                                Vec::new(),
+                            )
+                        }));
                     }
                 }
-                _ => debug_assert!(false, "IPv4 prefixes accepted for an unsendable set"),
+                _ => debug_assert!(false, "IPv4 prefixes admitted for an unsendable set"),
             }
         }
         if !nlri6.is_empty() {
             let ap = ctx.add_path.ipv6_unicast;
-            let carry = self.v6;
             let runs = split(
                 &nlri6,
                 |e| nlri_len(e.prefix.len(), ap),
-                |n| carry.total(base, n),
+                |n| v6.total(base, n),
                 max,
             );
-            if let Some(next_hop) = mp_next_hop(self.attrs.next_hop) {
-                for v in cut(nlri6, &runs) {
-                    out.push(self.mp_update(next_hop.clone(), MpNlri::Ipv6Unicast(v)));
-                }
+            if let Some(next_hop) = mp_next_hop(next_hop) {
+                msgs.extend(cut(nlri6, &runs).map(|v| {
+                    (
+                        mp_reach(next_hop.clone(), MpNlri::Ipv6Unicast(v)),
+                        Vec::new(),
+                    )
+                }));
             }
         }
-    }
-
-    /// An UPDATE with the NLRI in MP_REACH_NLRI (RFC 4760 §3); the NLRI
-    /// field stays empty.
-    fn mp_update(&self, next_hop: MpNextHop, nlri: MpNlri) -> Update {
-        let mp = PathAttribute::new(AttributeValue::MpReachNlri(MpReachNlri { next_hop, nlri }));
-        Update {
-            path_attributes: self.attributes_with(mp),
-            ..Update::default()
+        let last = msgs.len().saturating_sub(1);
+        let mut wire = Some(wire);
+        for (k, (extra, nlri)) in msgs.into_iter().enumerate() {
+            let mut path_attributes = match (k == last, &mut wire) {
+                (true, w) => w.take().unwrap_or_default(),
+                (false, w) => w.clone().unwrap_or_default(),
+            };
+            // RFC 4271 §5: attributes SHOULD be ordered by type code.
+            let tc = extra.type_code();
+            let at = path_attributes
+                .iter()
+                .position(|a| a.type_code() > tc)
+                .unwrap_or(path_attributes.len());
+            path_attributes.insert(at, extra);
+            out.push(Update {
+                path_attributes,
+                nlri,
+                ..Update::default()
+            });
         }
     }
+}
+
+/// MP_REACH_NLRI (RFC 4760 §3); the UPDATE's NLRI field stays empty.
+fn mp_reach(next_hop: MpNextHop, nlri: MpNlri) -> PathAttribute {
+    PathAttribute::new(AttributeValue::MpReachNlri(MpReachNlri { next_hop, nlri }))
 }
 
 /// Hasher for attribute set addresses. The addresses are chosen by the
@@ -608,11 +675,11 @@ impl Hasher for PtrHasher {
 struct Groups<'c> {
     ctx: &'c Context,
     max: usize,
-    by_ptr: HashMap<usize, u32, BuildHasherDefault<PtrHasher>>,
+    by_ptr: HashMap<usize, Admit, BuildHasherDefault<PtrHasher>>,
     list: Vec<Group>,
     /// The last set looked up: tables often list runs of prefixes with the
     /// same attributes.
-    last: Option<(usize, u32)>,
+    last: Option<(usize, Admit)>,
 }
 
 impl<'c> Groups<'c> {
@@ -626,38 +693,65 @@ impl<'c> Groups<'c> {
         }
     }
 
-    fn group(&mut self, attrs: &Attrs) -> usize {
+    /// The set of `attrs`, added if new.
+    fn lookup(&mut self, attrs: &Attrs) -> Admit {
         let key = Arc::as_ptr(attrs) as usize;
-        if let Some((k, g)) = self.last {
+        if let Some((k, a)) = self.last {
             if k == key {
-                return g as usize;
+                return a;
             }
         }
-        let g = match self.by_ptr.entry(key) {
+        let a = match self.by_ptr.entry(key) {
             Entry::Occupied(e) => *e.get(),
             Entry::Vacant(v) => {
-                let g = self.list.len() as u32;
-                self.list.push(Group::new(attrs, self.ctx));
-                *v.insert(g)
+                let g = Group::new(attrs, self.ctx);
+                let a = Admit {
+                    index: self.list.len() as u32,
+                    v4: g.v4.limit(g.wire_len, self.max),
+                    v6: g.v6.limit(g.wire_len, self.max),
+                };
+                self.list.push(g);
+                *v.insert(a)
             }
         };
-        self.last = Some((key, g));
-        g as usize
+        self.last = Some((key, a));
+        a
     }
 
-    /// Whether `prefix` can be announced with `attrs`.
-    fn accept(&mut self, attrs: &Attrs, prefix: Prefix, ap: bool) -> Result<(), Skip> {
-        let g = self.group(attrs);
-        self.list[g].accept(prefix, ap, self.max)
+    /// The index of the set of `attrs` if `prefix` can be announced with
+    /// it (its family carried, and small enough for one message).
+    fn admit(&mut self, attrs: &Attrs, prefix: Prefix, ap: bool) -> Result<u32, Skip> {
+        let a = self.lookup(attrs);
+        let limit = match prefix {
+            Prefix::V4(_) => a.v4,
+            Prefix::V6(_) => a.v6,
+        };
+        match limit {
+            Limit::Skip(s) => Err(s),
+            Limit::Upto(e) if nlri_len(prefix.len(), ap) > usize::from(e) => Err(Skip::TooLarge),
+            Limit::Upto(_) => Ok(a.index),
+        }
     }
 
-    /// Add an accepted announcement.
-    fn push(&mut self, attrs: &Attrs, prefix: Prefix, path_id: Option<u32>) {
-        let g = self.group(attrs);
-        let group = &mut self.list[g];
-        match prefix {
-            Prefix::V4(p) => group.nlri4.push(Nlri { path_id, prefix: p }),
-            Prefix::V6(p) => group.nlri6.push(Nlri { path_id, prefix: p }),
+    /// Hand the admitted announcements to their sets, keeping queue order,
+    /// with each set's vectors allocated once at their final size.
+    fn distribute(&mut self, v4: Vec<(u32, Nlri4)>, v6: Vec<(u32, Nlri6)>) {
+        let mut counts = vec![(0u32, 0u32); self.list.len()];
+        for (g, _) in &v4 {
+            counts[*g as usize].0 += 1;
+        }
+        for (g, _) in &v6 {
+            counts[*g as usize].1 += 1;
+        }
+        for (group, &(n4, n6)) in self.list.iter_mut().zip(&counts) {
+            group.nlri4.reserve_exact(n4 as usize);
+            group.nlri6.reserve_exact(n6 as usize);
+        }
+        for (g, e) in v4 {
+            self.list[g as usize].nlri4.push(e);
+        }
+        for (g, e) in v6 {
+            self.list[g as usize].nlri6.push(e);
         }
     }
 

@@ -3,8 +3,8 @@
 //! Routes share attribute sets: a full table of about 900,000 prefixes has
 //! about 60,000 distinct sets. [`AttrTable`] stores each distinct
 //! [`PathAttrs`] once, behind an [`Attrs`] handle (an `Arc`, 8 bytes per
-//! route). The table hashes with std's `RandomState` (SipHash with random
-//! keys per process): peers choose the attribute contents, so an unkeyed
+//! route). The table hashes with `foldhash`'s `RandomState` (a random seed
+//! per process): peers choose the attribute contents, so an unkeyed
 //! hash would let one of them force collisions. A set is freed when the last
 //! route using it is released ([`AttrTable::release`]).
 
@@ -225,7 +225,7 @@ pub type Attrs = Arc<PathAttrs>;
 /// The set of distinct attribute sets in use.
 #[derive(Debug, Default)]
 pub struct AttrTable {
-    set: HashSet<Attrs>,
+    set: HashSet<Attrs, foldhash::fast::RandomState>,
 }
 
 impl AttrTable {

@@ -9,6 +9,9 @@
 
 use std::collections::HashMap;
 
+/// Keyed hashing (a random seed per process: peers choose the prefixes).
+type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 use crate::attrs::Attrs;
 use crate::peer::PeerId;
 use crate::prefix::{Ipv4Prefix, Ipv6Prefix, Prefix};
@@ -152,8 +155,8 @@ impl Dest {
 /// Loc-RIB of both unicast families.
 #[derive(Debug, Default)]
 pub struct LocRib {
-    pub(crate) v4: HashMap<Ipv4Prefix, Dest>,
-    pub(crate) v6: HashMap<Ipv6Prefix, Dest>,
+    pub(crate) v4: Map<Ipv4Prefix, Dest>,
+    pub(crate) v6: Map<Ipv6Prefix, Dest>,
 }
 
 impl LocRib {
@@ -182,18 +185,28 @@ impl LocRib {
         }
     }
 
-    /// Insert a path, creating the destination; returns the replaced
-    /// attributes and the destination.
-    pub(crate) fn upsert(&mut self, prefix: Prefix, path: Path) -> (Option<Attrs>, &mut Dest) {
+    /// Insert a path, creating the destination, with one hash lookup.
+    /// Returns the selection before the change (computed by `before`), the
+    /// replaced attributes, and the destination.
+    pub(crate) fn upsert<S>(
+        &mut self,
+        prefix: Prefix,
+        path: Path,
+        before: impl FnOnce(Option<&Dest>) -> S,
+    ) -> (S, Option<Attrs>, &mut Dest) {
         use std::collections::hash_map::Entry;
         macro_rules! go {
             ($map:expr, $k:expr) => {
                 match $map.entry($k) {
                     Entry::Occupied(e) => {
                         let d = e.into_mut();
-                        (d.upsert(path), d)
+                        let b = before(Some(d));
+                        (b, d.upsert(path), d)
                     }
-                    Entry::Vacant(e) => (None, e.insert(Dest::One { path, best: false })),
+                    Entry::Vacant(e) => {
+                        let b = before(None);
+                        (b, None, e.insert(Dest::One { path, best: false }))
+                    }
                 }
             };
         }

@@ -177,7 +177,11 @@ pub struct Rib {
     local: PeerInfo,
     loc: LocRib,
     resolver: Box<dyn NextHopResolver>,
-    fib: Vec<FibChange>,
+    /// Prefixes whose forwarding state changed since the last
+    /// [`Rib::take_fib_changes`].
+    fib: Vec<Prefix>,
+    /// Established peers (no export work at all while there are none).
+    up_peers: usize,
 }
 
 /// Errors of RIB operations.
@@ -195,19 +199,89 @@ pub enum RibError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Selected {
     best: Option<(PeerId, u32, *const PathAttrs)>,
-    next_hops: Vec<NextHop>,
+    next_hops: NextHops,
+}
+
+/// The ECMP next hops; no allocation for the usual single path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum NextHops {
+    None,
+    One(NextHop),
+    Many(Vec<NextHop>),
 }
 
 fn selected_of(dest: Option<&Dest>) -> Selected {
-    let Some(dest) = dest else {
-        return Selected {
-            best: None,
-            next_hops: Vec::new(),
-        };
+    let best = dest.and_then(Dest::best);
+    let next_hops = match dest {
+        None => NextHops::None,
+        Some(Dest::One { path, best }) => {
+            if *best {
+                NextHops::One(path.attrs.next_hop)
+            } else {
+                NextHops::None
+            }
+        }
+        Some(d @ Dest::Many(_)) => NextHops::Many(d.multipath().iter().map(|p| p.attrs.next_hop).collect()),
     };
     Selected {
-        best: dest.best().map(|p| (p.peer, p.path_id, Arc::as_ptr(&p.attrs))),
-        next_hops: dest.multipath().iter().map(|p| p.attrs.next_hop).collect(),
+        best: best.map(|p| (p.peer, p.path_id, Arc::as_ptr(&p.attrs))),
+        next_hops,
+    }
+}
+
+/// What the decision process needs, borrowed apart from the Loc-RIB so a
+/// destination can be changed and re-decided with one lookup.
+struct Decide<'a> {
+    peers: &'a BTreeMap<PeerId, PeerState>,
+    local: &'a PeerInfo,
+    resolver: &'a dyn NextHopResolver,
+    config: &'a DecisionConfig,
+}
+
+impl<'a> Decide<'a> {
+    fn info(&self, id: PeerId) -> Option<&'a PeerInfo> {
+        if id == PeerId::LOCAL {
+            Some(self.local)
+        } else {
+            self.peers.get(&id).map(|p| &p.config.info)
+        }
+    }
+
+    fn reach(&self, path: &Path) -> Reachability {
+        if path.peer == PeerId::LOCAL {
+            Reachability::Reachable { igp_cost: Some(0) }
+        } else {
+            self.resolver.resolve(&path.attrs.next_hop)
+        }
+    }
+
+    /// Candidates for the decision process, in path order.
+    fn candidates<'p>(&self, paths: &'p [Path]) -> Vec<Candidate<'p>>
+    where
+        'a: 'p,
+    {
+        paths
+            .iter()
+            .filter_map(|p| {
+                Some(Candidate {
+                    peer: self.info(p.peer)?,
+                    attrs: &p.attrs,
+                    path_id: p.path_id,
+                    reach: self.reach(p),
+                })
+            })
+            .collect()
+    }
+
+    /// Run the decision process on one destination.
+    fn run(&self, dest: &mut Dest) {
+        match dest {
+            Dest::One { path, best } => *best = !matches!(self.reach(path), Reachability::Unreachable),
+            Dest::Many(m) => {
+                let sel = decision::select(&self.candidates(&m.paths), self.config);
+                apply_selection(m, &sel);
+            }
+        }
     }
 }
 
@@ -248,6 +322,7 @@ impl Rib {
             loc: LocRib::new(),
             resolver,
             fib: Vec::new(),
+            up_peers: 0,
         }
     }
 
@@ -269,6 +344,7 @@ impl Rib {
     /// Reserve room for a full table of `n` IPv4 prefixes.
     pub fn reserve_v4(&mut self, n: usize) {
         self.loc.reserve_v4(n);
+        self.fib.reserve(n);
     }
 
     fn cluster_id(&self) -> Ipv4Addr {
@@ -325,6 +401,9 @@ impl Rib {
     /// The session with `id` is Established: send it the whole table.
     pub fn peer_up(&mut self, id: PeerId) -> Result<(), RibError> {
         let p = self.peers.get_mut(&id).ok_or(RibError::UnknownPeer(id))?;
+        if !p.up {
+            self.up_peers += 1;
+        }
         p.up = true;
         p.out = AdjRibOut::new();
         self.export_table(id);
@@ -336,6 +415,9 @@ impl Rib {
     /// then does not call this until the restart time is over).
     pub fn peer_down(&mut self, id: PeerId) -> Result<(), RibError> {
         let p = self.peers.get_mut(&id).ok_or(RibError::UnknownPeer(id))?;
+        if p.up {
+            self.up_peers -= 1;
+        }
         p.up = false;
         p.out = AdjRibOut::new();
         p.max_prefix_reported = false;
@@ -469,45 +551,53 @@ impl Rib {
             }
             return;
         }
+        // Policy results first, borrowing the peer's configuration and the
+        // attribute table side by side (no copy of the policy).
+        let Rib { peers, attrs: table, .. } = self;
+        let Some(state) = peers.get_mut(&peer) else { return };
+        let cfg = &state.config;
         let kind = cfg.info.kind;
         let per_prefix = prefix_dependent(cfg.import.as_ref());
-        let info = cfg.info.clone();
-        let import = cfg.import.clone();
-        let soft = state.adj_in_pre.is_some();
-        let pre = soft.then(|| self.attrs.intern(received.clone()));
-        // Prefix-independent policy: once for the whole UPDATE.
-        let shared = if per_prefix {
-            None
-        } else {
-            let mut a = received.clone();
-            let ctx = RouteContext {
-                prefix: first_prefix,
-                source: &info,
-            };
-            Some(match policy::apply(import.as_ref(), kind, &ctx, &mut a) {
-                PolicyVerdict::Accept => Some(self.attrs.intern(a)),
-                PolicyVerdict::Reject => None,
-            })
-        };
-        for &(prefix, path_id) in prefixes {
-            if let (Some(pre), Some(p)) = (&pre, self.peers.get_mut(&peer)) {
-                if let Some(map) = p.adj_in_pre.as_mut() {
-                    if let Some(old) = map.insert((prefix, path_id), Arc::clone(pre)) {
-                        self.attrs.release(old);
-                    }
+        if let Some(map) = state.adj_in_pre.as_mut() {
+            // Soft reconfiguration inbound: the route before policy.
+            let pre = table.intern(received.clone());
+            for &(prefix, path_id) in prefixes {
+                if let Some(old) = map.insert((prefix, path_id), Arc::clone(&pre)) {
+                    table.release(old);
                 }
             }
-            let accepted = match &shared {
-                Some(result) => result.clone(),
-                None => {
+            table.release(pre);
+        }
+        let results: Vec<Option<Attrs>> = if per_prefix {
+            prefixes
+                .iter()
+                .map(|&(prefix, _)| {
                     let mut a = received.clone();
-                    let ctx = RouteContext { prefix, source: &info };
-                    match policy::apply(import.as_ref(), kind, &ctx, &mut a) {
-                        PolicyVerdict::Accept => Some(self.attrs.intern(a)),
+                    let ctx = RouteContext { prefix, source: &cfg.info };
+                    match policy::apply(cfg.import.as_ref(), kind, &ctx, &mut a) {
+                        PolicyVerdict::Accept => Some(table.intern(a)),
                         PolicyVerdict::Reject => None,
                     }
-                }
+                })
+                .collect()
+        } else {
+            // Prefix-independent policy: once for the whole UPDATE.
+            let mut a = received;
+            let ctx = RouteContext {
+                prefix: first_prefix,
+                source: &cfg.info,
             };
+            let shared = match policy::apply(cfg.import.as_ref(), kind, &ctx, &mut a) {
+                PolicyVerdict::Accept => Some(table.intern(a)),
+                PolicyVerdict::Reject => None,
+            };
+            let v = vec![shared.clone(); prefixes.len()];
+            if let Some(a) = shared {
+                table.release(a);
+            }
+            v
+        };
+        for (&(prefix, path_id), accepted) in prefixes.iter().zip(results) {
             match accepted {
                 Some(attrs) => {
                     out.accepted += 1;
@@ -518,12 +608,6 @@ impl Rib {
                     self.withdraw_path(peer, prefix, path_id);
                 }
             }
-        }
-        if let Some(a) = shared.flatten() {
-            self.attrs.release(a);
-        }
-        if let Some(a) = pre {
-            self.attrs.release(a);
         }
     }
 
@@ -575,8 +659,19 @@ impl Rib {
 
     fn insert_path(&mut self, prefix: Prefix, path: Path) {
         let peer = path.peer;
-        let before = selected_of(self.loc.get(&prefix));
-        let (replaced, _) = self.loc.upsert(prefix, path);
+        let decide = Decide {
+            peers: &self.peers,
+            local: &self.local,
+            resolver: self.resolver.as_ref(),
+            config: &self.config.decision,
+        };
+        // One hash lookup for the whole change: the Loc-RIB is the largest
+        // structure and every lookup is a cache miss.
+        let (before, replaced, dest) = self.loc.upsert(prefix, path, selected_of);
+        decide.run(dest);
+        let after = selected_of(Some(dest));
+        // The best path is needed only to export it.
+        let best = if self.up_peers > 0 { dest.best().cloned() } else { None };
         match replaced {
             Some(old) => self.attrs.release(old),
             None => {
@@ -585,7 +680,7 @@ impl Rib {
                 }
             }
         }
-        self.reselect(prefix, before);
+        self.changed(prefix, before, after, best);
     }
 
     /// Withdraw a path; `true` if it existed.
@@ -601,75 +696,55 @@ impl Rib {
     }
 
     fn remove_path(&mut self, prefix: Prefix, peer: PeerId, path_id: u32) -> bool {
-        let before = selected_of(self.loc.get(&prefix));
+        let decide = Decide {
+            peers: &self.peers,
+            local: &self.local,
+            resolver: self.resolver.as_ref(),
+            config: &self.config.decision,
+        };
         let Some(dest) = self.loc.get_mut(&prefix) else {
             return false;
         };
+        let before = selected_of(Some(dest));
         let (removed, empty) = dest.remove(peer, path_id);
         let Some(removed) = removed else {
             return false;
         };
-        if empty {
+        let (after, best) = if empty {
             self.loc.remove_dest(&prefix);
-        }
+            (selected_of(None), None)
+        } else {
+            decide.run(dest);
+            (selected_of(Some(dest)), dest.best().cloned())
+        };
         self.attrs.release(removed.attrs);
         if let Some(p) = self.peers.get_mut(&peer) {
             p.accepted = p.accepted.saturating_sub(1);
         }
-        self.reselect(prefix, before);
+        self.changed(prefix, before, after, best);
         true
     }
 }
 
 impl Rib {
-    /// Candidates for the decision process, in path order.
-    fn candidates<'a>(&'a self, paths: &'a [Path]) -> Vec<Candidate<'a>> {
-        paths
-            .iter()
-            .filter_map(|p| {
-                let peer = self.info(p.peer)?;
-                Some(Candidate {
-                    peer,
-                    attrs: &p.attrs,
-                    path_id: p.path_id,
-                    reach: if p.peer == PeerId::LOCAL {
-                        Reachability::Reachable { igp_cost: Some(0) }
-                    } else {
-                        self.resolver.resolve(&p.attrs.next_hop)
-                    },
-                })
-            })
-            .collect()
+    fn decide(&self) -> Decide<'_> {
+        Decide {
+            peers: &self.peers,
+            local: &self.local,
+            resolver: self.resolver.as_ref(),
+            config: &self.config.decision,
+        }
     }
 
-    /// Run the decision process for `prefix` and pass on what changed.
-    fn reselect(&mut self, prefix: Prefix, before: Selected) {
-        let selection = match self.loc.get(&prefix) {
-            None => None,
-            Some(Dest::One { path, .. }) => {
-                let eligible = path.peer == PeerId::LOCAL
-                    || !matches!(self.resolver.resolve(&path.attrs.next_hop), Reachability::Unreachable);
-                Some(Err(eligible))
-            }
-            Some(Dest::Many(m)) => {
-                let cands = self.candidates(&m.paths);
-                Some(Ok(decision::select(&cands, &self.config.decision)))
-            }
-        };
-        match (self.loc.get_mut(&prefix), selection) {
-            (Some(Dest::One { best, .. }), Some(Err(eligible))) => *best = eligible,
-            (Some(Dest::Many(m)), Some(Ok(sel))) => apply_selection(m, &sel),
-            _ => {}
+    /// Record what changed at `prefix`: the FIB is told when the best path
+    /// or the ECMP next hops changed, the peers when the best path did.
+    fn changed(&mut self, prefix: Prefix, before: Selected, after: Selected, best: Option<Path>) {
+        if after == before {
+            return;
         }
-        let after = selected_of(self.loc.get(&prefix));
-        if after != before {
-            self.fib.push(FibChange {
-                prefix,
-                next_hops: None, // filled in by take_fib_changes
-            });
-            if after.best != before.best {
-                self.export_prefix(prefix);
-            }
+        self.fib.push(prefix);
+        if after.best != before.best {
+            self.export_prefix(prefix, best.as_ref());
         }
     }
 
@@ -678,17 +753,34 @@ impl Rib {
     pub fn revalidate(&mut self) {
         let prefixes: Vec<Prefix> = self.loc.iter().map(|(p, _)| p).collect();
         for prefix in prefixes {
-            let before = selected_of(self.loc.get(&prefix));
-            self.reselect(prefix, before);
+            let decide = Decide {
+                peers: &self.peers,
+                local: &self.local,
+                resolver: self.resolver.as_ref(),
+                config: &self.config.decision,
+            };
+            let Some(dest) = self.loc.get_mut(&prefix) else { continue };
+            let before = selected_of(Some(dest));
+            decide.run(dest);
+            let after = selected_of(Some(dest));
+            let best = dest.best().cloned();
+            self.changed(prefix, before, after, best);
         }
     }
 
     /// The FIB changes since the last call, one per prefix, in prefix
     /// order: the current next hops of each changed prefix.
     pub fn take_fib_changes(&mut self) -> Vec<FibChange> {
-        let mut changed = std::mem::take(&mut self.fib);
-        changed.sort_unstable_by_key(|c| c.prefix);
-        changed.dedup_by_key(|c| c.prefix);
+        let mut prefixes = std::mem::take(&mut self.fib);
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        let mut changed: Vec<FibChange> = prefixes
+            .into_iter()
+            .map(|prefix| FibChange {
+                prefix,
+                next_hops: None,
+            })
+            .collect();
         for c in &mut changed {
             c.next_hops = self.loc.get(&c.prefix).and_then(|d| {
                 let mp = d.multipath();
@@ -718,8 +810,9 @@ impl Rib {
             return Vec::new();
         };
         let paths = d.paths();
-        let cands = self.candidates(paths);
-        let sel = decision::select(&cands, &self.config.decision);
+        let decide = self.decide();
+        let cands = decide.candidates(paths);
+        let sel = decision::select(&cands, decide.config);
         paths
             .iter()
             .enumerate()
@@ -727,7 +820,7 @@ impl Rib {
                 path: p.clone(),
                 best: sel.best == Some(i),
                 multipath: sel.multipath.contains(&i),
-                lost: sel.losers.iter().find(|l| l.0 == i).map(|l| (l.1, l.2.clone())),
+                lost: sel.losers.iter().find(|l| l.0 == i).map(|l| (l.1, l.2)),
             })
             .collect()
     }
@@ -805,11 +898,15 @@ impl Rib {
         Some(a)
     }
 
-    /// Pass the current best path of `prefix` to every Established peer.
-    fn export_prefix(&mut self, prefix: Prefix) {
+    /// Pass the new best path of `prefix` (`None`: no route) to every
+    /// Established peer.
+    fn export_prefix(&mut self, prefix: Prefix, best: Option<&Path>) {
+        if self.up_peers == 0 {
+            return;
+        }
         let ids: Vec<PeerId> = self.peers.iter().filter(|(_, p)| p.up).map(|(id, _)| *id).collect();
         for id in ids {
-            let attrs = self.export_one(prefix, id, &mut None);
+            let attrs = best.and_then(|b| self.export_one(prefix, b, id, &mut None));
             let Some(p) = self.peers.get_mut(&id) else { continue };
             match attrs {
                 Some(a) => p.out.announce(prefix, 0, a),
@@ -818,25 +915,24 @@ impl Rib {
         }
     }
 
-    /// The interned export attributes of `prefix` for peer `to`. `memo`
-    /// caches prefix-independent results by (attribute set, source) during
-    /// a whole-table export.
+    /// The interned export attributes of the best path `best` of `prefix`
+    /// for peer `to`. `memo` caches prefix-independent results by
+    /// (attribute set, source) during a whole-table export.
     fn export_one(
         &mut self,
         prefix: Prefix,
+        best: &Path,
         to: PeerId,
         memo: &mut Option<HashMap<(usize, PeerId), Option<Attrs>>>,
     ) -> Option<Attrs> {
-        let best = self.loc.get(&prefix)?.best()?.clone();
         let key = (Arc::as_ptr(&best.attrs) as usize, best.peer);
         if let Some(hit) = memo.as_ref().and_then(|m| m.get(&key)) {
             return hit.clone();
         }
-        let from = self.info(best.peer)?.clone();
+        let from = self.info(best.peer)?;
         let cfg = &self.peers.get(&to)?.config;
-        let result = self
-            .export_attrs(prefix, &from, &best.attrs, cfg)
-            .map(|a| self.attrs.intern(a));
+        let result = self.export_attrs(prefix, from, &best.attrs, cfg);
+        let result = result.map(|a| self.attrs.intern(a));
         if let Some(m) = memo.as_mut() {
             m.insert(key, result.clone());
         }
@@ -851,10 +947,10 @@ impl Rib {
             .get(&to)
             .is_some_and(|p| !prefix_dependent(p.config.export.as_ref()));
         let mut memo = memoize.then(HashMap::new);
-        let prefixes: Vec<Prefix> = self.loc.iter().filter(|(_, d)| d.best().is_some()).map(|(p, _)| p).collect();
-        let mut announced = Vec::with_capacity(prefixes.len());
-        for prefix in prefixes {
-            if let Some(a) = self.export_one(prefix, to, &mut memo) {
+        let bests: Vec<(Prefix, Path)> = self.loc.iter().filter_map(|(p, d)| Some((p, d.best()?.clone()))).collect();
+        let mut announced = Vec::with_capacity(bests.len());
+        for (prefix, best) in bests {
+            if let Some(a) = self.export_one(prefix, &best, to, &mut memo) {
                 announced.push((prefix, a));
             }
         }
@@ -885,9 +981,9 @@ impl Rib {
                 }
             }
         }
-        let prefixes: Vec<Prefix> = self.loc.iter().filter(|(_, d)| d.best().is_some()).map(|(p, _)| p).collect();
-        for prefix in prefixes {
-            let a = self.export_one(prefix, to, &mut None);
+        let bests: Vec<(Prefix, Path)> = self.loc.iter().filter_map(|(p, d)| Some((p, d.best()?.clone()))).collect();
+        for (prefix, best) in bests {
+            let a = self.export_one(prefix, &best, to, &mut None);
             if let Some(p) = self.peers.get_mut(&to) {
                 match a {
                     Some(a) => p.out.announce(prefix, 0, a),

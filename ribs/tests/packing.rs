@@ -612,6 +612,18 @@ fn oversized_attributes_are_skipped() {
     assert_eq!(sizes(&updates, &ext), [23 + 4 + 3 + 4404 + 7 + 4]);
 }
 
+/// `NextHop::Local` is the caller's error: a debug assertion, and in
+/// release builds a skipped (and counted) route.
+#[test]
+#[cfg_attr(debug_assertions, should_panic(expected = "next hop must be concrete"))]
+fn local_next_hop_is_a_caller_error() {
+    let mut rib = AdjRibOut::new();
+    rib.announce(slash24(1), 0, Arc::new(PathAttrs::local()));
+    assert!(rib.take_updates(&ctx4()).is_empty());
+    assert_eq!(rib.skipped().unusable_next_hop, 1);
+    assert!(rib.is_empty());
+}
+
 #[test]
 fn end_of_rib_markers() {
     let ctx = ctx4();
@@ -786,7 +798,7 @@ fn output_is_deterministic() {
 #[test]
 #[ignore = "timing, run by hand in release"]
 fn full_table_timing() {
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
     let ctx = ctx_4oct();
     let mut rng = Lcg(42);
     let sets: Vec<Attrs> = (0..60_000u32)
@@ -812,25 +824,42 @@ fn full_table_timing() {
     let assign: Vec<usize> = (0..prefixes.len())
         .map(|_| rng.next(60_000) as usize)
         .collect();
-    let mut rib = AdjRibOut::new();
-    let t = Instant::now();
-    for (p, &s) in prefixes.iter().zip(&assign) {
-        rib.announce(*p, 0, sets[s].clone());
+    // Best of three runs: the machine may be busy with other work.
+    let mut best = [Duration::MAX; 3];
+    for _ in 0..3 {
+        let mut rib = AdjRibOut::new();
+        // The handles are cloned outside the timing (the caller's cost).
+        let batch: Vec<(Prefix, Attrs)> = prefixes
+            .iter()
+            .zip(&assign)
+            .map(|(p, &s)| (*p, sets[s].clone()))
+            .collect();
+        let t = Instant::now();
+        for (p, a) in batch {
+            rib.announce(p, 0, a);
+        }
+        let queued = t.elapsed();
+        let t = Instant::now();
+        let updates = rib.take_updates(&ctx);
+        let packed = t.elapsed();
+        let n: usize = updates.iter().map(Update::prefix_count).sum();
+        assert_eq!(n, prefixes.len());
+        assert_eq!(updates.len(), 60_000);
+        drop(updates);
+        let t = Instant::now();
+        for p in &prefixes {
+            rib.withdraw(*p, 0);
+        }
+        let updates = rib.take_updates(&ctx);
+        let withdrawn = t.elapsed();
+        assert_eq!(updates.iter().map(Update::prefix_count).sum::<usize>(), n);
+        for (b, d) in best.iter_mut().zip([queued, packed, withdrawn]) {
+            *b = (*b).min(d);
+        }
     }
-    let queued = t.elapsed();
-    let t = Instant::now();
-    let updates = rib.take_updates(&ctx);
-    let packed = t.elapsed();
-    let n: usize = updates.iter().map(Update::prefix_count).sum();
     println!(
-        "900k prefixes / 60k sets: announce {queued:?}, take_updates {packed:?}, {} UPDATEs, {n} prefixes",
-        updates.len()
+        "900k IPv4 prefixes, 60k attribute sets (best of 3): announce {:?}, \
+         take_updates {:?}; withdraw all + take_updates {:?}",
+        best[0], best[1], best[2]
     );
-    assert_eq!(n, prefixes.len());
-    let t = Instant::now();
-    for p in &prefixes {
-        rib.withdraw(*p, 0);
-    }
-    let updates = rib.take_updates(&ctx);
-    println!("withdraw all: {:?}, {} UPDATEs", t.elapsed(), updates.len());
 }

@@ -1,0 +1,204 @@
+//! `cargo bench -p ribs`: a full IPv4 table through the RIB, in process.
+//!
+//! 1. ingest: the 901,899 IPv4 prefixes of `shared/data/prefixes-dfz.txt.gz`
+//!    from one eBGP peer, 15 prefixes per UPDATE and per attribute set
+//!    (about 60,000 distinct sets: AS paths of 2-6 ASes, MED on a third,
+//!    0-4 communities), decision process included;
+//! 2. export: the whole table queued and packed into UPDATEs for 1 new
+//!    peer, and for 10.
+//!
+//! Memory is resident memory (`VmRSS`) before and after the ingest; the
+//! attribute sets alone are measured by interning the same sets into a
+//! table of their own, and reported apart.
+
+use std::hint::black_box;
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bgp::wire::{
+    AsPath, AttributeValue, Community, Context, Ipv4Prefix, Nlri, Origin, PathAttribute, Update,
+};
+use criterion::{BatchSize, Criterion};
+use ribs::policy::Policy;
+use ribs::rib::{AllReachable, PeerConfig, Rib, RibConfig};
+use ribs::{AttrTable, NextHop, PathAttrs, PeerId, PeerInfo, PeerKind};
+
+const PER_SET: usize = 15;
+
+fn prefixes() -> Vec<Ipv4Prefix> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/prefixes-dfz.txt.gz");
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    BufReader::new(flate2::read::GzDecoder::new(file))
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| l.trim().parse::<Ipv4Prefix>().ok())
+        .collect()
+}
+
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// The path attributes of attribute set `k`, as peer AS 65002 sends them.
+fn attributes(k: u64) -> Vec<PathAttribute> {
+    let h = mix(k);
+    let len = 1 + (h % 5) as usize;
+    let mut path = vec![65002];
+    path.extend((0..len).map(|i| 1 + (mix(h ^ i as u64) % 400_000) as u32));
+    let mut v = vec![
+        PathAttribute::new(AttributeValue::Origin(if h & 0x100 == 0 { Origin::Igp } else { Origin::Incomplete })),
+        PathAttribute::new(AttributeValue::AsPath(AsPath::sequence(path))),
+        PathAttribute::new(AttributeValue::NextHop(Ipv4Addr::new(198, 18, 0, 2))),
+    ];
+    if h % 3 == 0 {
+        v.push(PathAttribute::new(AttributeValue::MultiExitDisc((h >> 8) as u32 % 1000)));
+    }
+    let n = (h >> 20) % 5;
+    if n > 0 {
+        v.push(PathAttribute::new(AttributeValue::Communities(
+            (0..n).map(|i| Community::new(65002, ((h >> (24 + 8 * i)) & 0xfff) as u16)).collect(),
+        )));
+    }
+    v
+}
+
+fn updates(prefixes: &[Ipv4Prefix]) -> Vec<Update> {
+    prefixes
+        .chunks(PER_SET)
+        .enumerate()
+        .map(|(k, chunk)| Update {
+            path_attributes: attributes(k as u64),
+            nlri: chunk.iter().map(|p| Nlri::new(*p)).collect(),
+            ..Update::default()
+        })
+        .collect()
+}
+
+fn peer(n: u32, asn: u32) -> PeerConfig {
+    let mut c = PeerConfig::new(
+        PeerInfo {
+            id: PeerId(n),
+            address: IpAddr::V4(Ipv4Addr::new(198, 18, (n >> 8) as u8, n as u8)),
+            asn,
+            router_id: Ipv4Addr::new(198, 19, (n >> 8) as u8, n as u8),
+            kind: PeerKind::Ebgp,
+            rr_client: false,
+        },
+        NextHop::V4(Ipv4Addr::new(198, 18, 0, 1)),
+    );
+    c.import = Some(Policy::accept_all("bench"));
+    c.export = Some(Policy::accept_all("bench"));
+    c
+}
+
+fn ingest(updates: &[Update]) -> Rib {
+    let mut rib = Rib::new(
+        RibConfig {
+            local_asn: 65000,
+            router_id: Ipv4Addr::new(198, 19, 0, 1),
+            cluster_id: None,
+            decision: Default::default(),
+        },
+        Box::new(AllReachable),
+    );
+    rib.add_peer(peer(2, 65002)).unwrap();
+    let n: usize = updates.iter().map(|u| u.nlri.len()).sum();
+    rib.reserve_v4(n);
+    for u in updates {
+        rib.apply_update(PeerId(2), u, true).unwrap();
+    }
+    rib
+}
+
+fn export(rib: &mut Rib, peers: u32) -> usize {
+    let ctx = Context {
+        four_octet_as: true,
+        ..Context::default()
+    };
+    let mut messages = 0;
+    for n in 0..peers {
+        let id = 100 + n;
+        rib.add_peer(peer(id, 65100 + n)).unwrap();
+        rib.peer_up(PeerId(id)).unwrap();
+        messages += rib.take_updates(PeerId(id), &ctx).unwrap().len();
+    }
+    messages
+}
+
+fn rss() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<usize>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+fn report(updates: &[Update], n: usize) {
+    // Attribute sets alone.
+    let before = rss();
+    let mut table = AttrTable::new();
+    let handles: Vec<_> = updates
+        .iter()
+        .map(|u| table.intern(PathAttrs::from_wire(&u.path_attributes, NextHop::V4(Ipv4Addr::new(198, 18, 0, 2)), true)))
+        .collect();
+    let sets = table.len();
+    let attr_bytes = rss().saturating_sub(before);
+    drop(handles);
+    drop(table);
+
+    let before = rss();
+    let t = Instant::now();
+    let mut rib = ingest(updates);
+    let ingest_time = t.elapsed();
+    let total = rss().saturating_sub(before);
+    let t = Instant::now();
+    let m1 = export(&mut rib, 1);
+    let export1 = t.elapsed();
+    eprintln!(
+        "ribs bench: {n} prefixes, {} UPDATEs, {sets} attribute sets ({} in the RIB)\n\
+         ingest + decision: {ingest_time:?} ({:.1} M prefixes/s)\n\
+         RSS growth: {:.1} MB total; attribute sets {:.1} MB ({:.0} bytes each); \
+         routes {:.1} bytes per prefix without the attribute sets\n\
+         export to 1 new peer: {export1:?} ({m1} UPDATEs)",
+        updates.len(),
+        rib.attribute_sets(),
+        n as f64 / ingest_time.as_secs_f64() / 1e6,
+        total as f64 / 1e6,
+        attr_bytes as f64 / 1e6,
+        attr_bytes as f64 / sets as f64,
+        total.saturating_sub(attr_bytes) as f64 / n as f64,
+    );
+    black_box(rib);
+}
+
+fn main() {
+    let prefixes = prefixes();
+    let n = prefixes.len();
+    let updates = updates(&prefixes);
+    drop(prefixes);
+    report(&updates, n);
+
+    let mut c = Criterion::default()
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(8))
+        .warm_up_time(Duration::from_secs(1))
+        .configure_from_args();
+    c.bench_function("ingest_full_table", |b| {
+        b.iter_batched(|| (), |()| ingest(&updates), BatchSize::PerIteration)
+    });
+    for peers in [1u32, 10] {
+        c.bench_function(&format!("export_full_table_{peers}_peers"), |b| {
+            b.iter_batched(|| ingest(&updates), |mut rib| export(&mut rib, peers), BatchSize::PerIteration)
+        });
+    }
+    c.final_summary();
+}
