@@ -28,7 +28,8 @@ use ribs::{AttrTable, NextHop, PathAttrs, PeerId, PeerInfo, PeerKind};
 const PER_SET: usize = 15;
 
 fn prefixes() -> Vec<Ipv4Prefix> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/prefixes-dfz.txt.gz");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/prefixes-dfz.txt.gz");
     let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     BufReader::new(flate2::read::GzDecoder::new(file))
         .lines()
@@ -51,17 +52,25 @@ fn attributes(k: u64) -> Vec<PathAttribute> {
     let mut path = vec![65002];
     path.extend((0..len).map(|i| 1 + (mix(h ^ i as u64) % 400_000) as u32));
     let mut v = vec![
-        PathAttribute::new(AttributeValue::Origin(if h & 0x100 == 0 { Origin::Igp } else { Origin::Incomplete })),
+        PathAttribute::new(AttributeValue::Origin(if h & 0x100 == 0 {
+            Origin::Igp
+        } else {
+            Origin::Incomplete
+        })),
         PathAttribute::new(AttributeValue::AsPath(AsPath::sequence(path))),
         PathAttribute::new(AttributeValue::NextHop(Ipv4Addr::new(198, 18, 0, 2))),
     ];
     if h % 3 == 0 {
-        v.push(PathAttribute::new(AttributeValue::MultiExitDisc((h >> 8) as u32 % 1000)));
+        v.push(PathAttribute::new(AttributeValue::MultiExitDisc(
+            (h >> 8) as u32 % 1000,
+        )));
     }
     let n = (h >> 20) % 5;
     if n > 0 {
         v.push(PathAttribute::new(AttributeValue::Communities(
-            (0..n).map(|i| Community::new(65002, ((h >> (24 + 8 * i)) & 0xfff) as u16)).collect(),
+            (0..n)
+                .map(|i| Community::new(65002, ((h >> (24 + 8 * i)) & 0xfff) as u16))
+                .collect(),
         )));
     }
     v
@@ -148,7 +157,13 @@ fn report(updates: &[Update], n: usize) {
     let mut table = AttrTable::new();
     let handles: Vec<_> = updates
         .iter()
-        .map(|u| table.intern(PathAttrs::from_wire(&u.path_attributes, NextHop::V4(Ipv4Addr::new(198, 18, 0, 2)), true)))
+        .map(|u| {
+            table.intern(PathAttrs::from_wire(
+                &u.path_attributes,
+                NextHop::V4(Ipv4Addr::new(198, 18, 0, 2)),
+                true,
+            ))
+        })
         .collect();
     let sets = table.len();
     let attr_bytes = rss().saturating_sub(before);
@@ -197,7 +212,11 @@ fn main() {
     });
     for peers in [1u32, 10] {
         c.bench_function(&format!("export_full_table_{peers}_peers"), |b| {
-            b.iter_batched(|| ingest(&updates), |mut rib| export(&mut rib, peers), BatchSize::PerIteration)
+            b.iter_batched(
+                || ingest(&updates),
+                |mut rib| export(&mut rib, peers),
+                BatchSize::PerIteration,
+            )
         });
     }
     c.final_summary();

@@ -221,7 +221,9 @@ fn selected_of(dest: Option<&Dest>) -> Selected {
                 NextHops::None
             }
         }
-        Some(d @ Dest::Many(_)) => NextHops::Many(d.multipath().iter().map(|p| p.attrs.next_hop).collect()),
+        Some(d @ Dest::Many(_)) => {
+            NextHops::Many(d.multipath().iter().map(|p| p.attrs.next_hop).collect())
+        }
     };
     Selected {
         best: best.map(|p| (p.peer, p.path_id, Arc::as_ptr(&p.attrs))),
@@ -276,7 +278,9 @@ impl<'a> Decide<'a> {
     /// Run the decision process on one destination.
     fn run(&self, dest: &mut Dest) {
         match dest {
-            Dest::One { path, best } => *best = !matches!(self.reach(path), Reachability::Unreachable),
+            Dest::One { path, best } => {
+                *best = !matches!(self.reach(path), Reachability::Unreachable)
+            }
             Dest::Many(m) => {
                 let sel = decision::select(&self.candidates(&m.paths), self.config);
                 apply_selection(m, &sel);
@@ -460,17 +464,24 @@ impl Rib {
     /// Process one UPDATE from `peer` (decoded with `four_octet_as` as
     /// negotiated). Treat-as-withdraw UPDATEs (RFC 7606) withdraw all their
     /// prefixes.
-    pub fn apply_update(&mut self, peer: PeerId, update: &Update, four_octet_as: bool) -> Result<UpdateOutcome, RibError> {
+    pub fn apply_update(
+        &mut self,
+        peer: PeerId,
+        update: &Update,
+        four_octet_as: bool,
+    ) -> Result<UpdateOutcome, RibError> {
         if !self.peers.contains_key(&peer) {
             return Err(RibError::UnknownPeer(peer));
         }
         let mut out = UpdateOutcome::default();
         let withdrawn = update.withdrawn();
         for n in &withdrawn.ipv4 {
-            out.withdrawn += usize::from(self.withdraw_path(peer, Prefix::V4(n.prefix), n.path_id.unwrap_or(0)));
+            out.withdrawn +=
+                usize::from(self.withdraw_path(peer, Prefix::V4(n.prefix), n.path_id.unwrap_or(0)));
         }
         for n in &withdrawn.ipv6 {
-            out.withdrawn += usize::from(self.withdraw_path(peer, Prefix::V6(n.prefix), n.path_id.unwrap_or(0)));
+            out.withdrawn +=
+                usize::from(self.withdraw_path(peer, Prefix::V6(n.prefix), n.path_id.unwrap_or(0)));
         }
         if update.treat_as_withdraw() {
             return Ok(out);
@@ -497,8 +508,14 @@ impl Rib {
                 MpNextHop::Other(_) => None,
             };
             let prefixes: Vec<(Prefix, u32)> = match &mp.nlri {
-                MpNlri::Ipv4Unicast(v) => v.iter().map(|n| (Prefix::V4(n.prefix), n.path_id.unwrap_or(0))).collect(),
-                MpNlri::Ipv6Unicast(v) => v.iter().map(|n| (Prefix::V6(n.prefix), n.path_id.unwrap_or(0))).collect(),
+                MpNlri::Ipv4Unicast(v) => v
+                    .iter()
+                    .map(|n| (Prefix::V4(n.prefix), n.path_id.unwrap_or(0)))
+                    .collect(),
+                MpNlri::Ipv6Unicast(v) => v
+                    .iter()
+                    .map(|n| (Prefix::V6(n.prefix), n.path_id.unwrap_or(0)))
+                    .collect(),
                 MpNlri::Other { .. } => Vec::new(),
             };
             if let Some(nh) = nh {
@@ -519,7 +536,9 @@ impl Rib {
     /// Loop detection (RFC 4271 §9.1.2 for eBGP, with allowas-in; RFC 4456
     /// §8 for route reflection).
     fn looped(&self, from: &PeerConfig, attrs: &PathAttrs) -> bool {
-        if from.info.kind == PeerKind::Ebgp && as_count(attrs, self.config.local_asn) > usize::from(from.allowas_in) {
+        if from.info.kind == PeerKind::Ebgp
+            && as_count(attrs, self.config.local_asn) > usize::from(from.allowas_in)
+        {
             return true;
         }
         if attrs.originator_id == Some(self.config.router_id) {
@@ -541,7 +560,9 @@ impl Rib {
             return;
         };
         let received = PathAttrs::from_wire(&update.path_attributes, next_hop, four_octet_as);
-        let Some(state) = self.peers.get(&peer) else { return };
+        let Some(state) = self.peers.get(&peer) else {
+            return;
+        };
         let cfg = &state.config;
         if self.looped(cfg, &received) {
             // A looped route replaces, and so withdraws, an earlier one.
@@ -553,8 +574,14 @@ impl Rib {
         }
         // Policy results first, borrowing the peer's configuration and the
         // attribute table side by side (no copy of the policy).
-        let Rib { peers, attrs: table, .. } = self;
-        let Some(state) = peers.get_mut(&peer) else { return };
+        let Rib {
+            peers,
+            attrs: table,
+            ..
+        } = self;
+        let Some(state) = peers.get_mut(&peer) else {
+            return;
+        };
         let cfg = &state.config;
         let kind = cfg.info.kind;
         let per_prefix = prefix_dependent(cfg.import.as_ref());
@@ -573,7 +600,10 @@ impl Rib {
                 .iter()
                 .map(|&(prefix, _)| {
                     let mut a = received.clone();
-                    let ctx = RouteContext { prefix, source: &cfg.info };
+                    let ctx = RouteContext {
+                        prefix,
+                        source: &cfg.info,
+                    };
                     match policy::apply(cfg.import.as_ref(), kind, &ctx, &mut a) {
                         PolicyVerdict::Accept => Some(table.intern(a)),
                         PolicyVerdict::Reject => None,
@@ -601,7 +631,14 @@ impl Rib {
             match accepted {
                 Some(attrs) => {
                     out.accepted += 1;
-                    self.insert_path(prefix, Path { attrs, peer, path_id });
+                    self.insert_path(
+                        prefix,
+                        Path {
+                            attrs,
+                            peer,
+                            path_id,
+                        },
+                    );
                 }
                 None => {
                     out.rejected_policy += 1;
@@ -620,16 +657,27 @@ impl Rib {
         let Some(pre) = p.adj_in_pre.as_ref() else {
             return Ok(false);
         };
-        let routes: Vec<((Prefix, u32), Attrs)> = pre.iter().map(|(k, v)| (*k, Arc::clone(v))).collect();
+        let routes: Vec<((Prefix, u32), Attrs)> =
+            pre.iter().map(|(k, v)| (*k, Arc::clone(v))).collect();
         let info = p.config.info.clone();
         let import = p.config.import.clone();
         for ((prefix, path_id), attrs) in routes {
             let mut a = (*attrs).clone();
-            let ctx = RouteContext { prefix, source: &info };
+            let ctx = RouteContext {
+                prefix,
+                source: &info,
+            };
             match policy::apply(import.as_ref(), info.kind, &ctx, &mut a) {
                 PolicyVerdict::Accept => {
                     let a = self.attrs.intern(a);
-                    self.insert_path(prefix, Path { attrs: a, peer, path_id });
+                    self.insert_path(
+                        prefix,
+                        Path {
+                            attrs: a,
+                            peer,
+                            path_id,
+                        },
+                    );
                 }
                 PolicyVerdict::Reject => {
                     self.withdraw_path(peer, prefix, path_id);
@@ -671,7 +719,11 @@ impl Rib {
         decide.run(dest);
         let after = selected_of(Some(dest));
         // The best path is needed only to export it.
-        let best = if self.up_peers > 0 { dest.best().cloned() } else { None };
+        let best = if self.up_peers > 0 {
+            dest.best().cloned()
+        } else {
+            None
+        };
         match replaced {
             Some(old) => self.attrs.release(old),
             None => {
@@ -759,7 +811,9 @@ impl Rib {
                 resolver: self.resolver.as_ref(),
                 config: &self.config.decision,
             };
-            let Some(dest) = self.loc.get_mut(&prefix) else { continue };
+            let Some(dest) = self.loc.get_mut(&prefix) else {
+                continue;
+            };
             let before = selected_of(Some(dest));
             decide.run(dest);
             let after = selected_of(Some(dest));
@@ -801,7 +855,10 @@ impl Rib {
     pub fn best(&self, prefix: &Prefix) -> Option<(&Path, Vec<NextHop>)> {
         let d = self.loc.get(prefix)?;
         let best = d.best()?;
-        Some((best, d.multipath().iter().map(|p| p.attrs.next_hop).collect()))
+        Some((
+            best,
+            d.multipath().iter().map(|p| p.attrs.next_hop).collect(),
+        ))
     }
 
     /// Every path of `prefix` with the decision's verdict on it.
@@ -836,7 +893,13 @@ impl Rib {
     /// The attributes to send `to` for a best path from `from`, or `None`
     /// when the route must not be sent (RFC 4271 §9.2, RFC 4456 §8, export
     /// policy). The next hop is concrete.
-    fn export_attrs(&self, prefix: Prefix, from: &PeerInfo, attrs: &PathAttrs, to: &PeerConfig) -> Option<PathAttrs> {
+    fn export_attrs(
+        &self,
+        prefix: Prefix,
+        from: &PeerInfo,
+        attrs: &PathAttrs,
+        to: &PeerConfig,
+    ) -> Option<PathAttrs> {
         let q = &to.info;
         if q.id == from.id {
             return None; // not back to where it came from
@@ -863,7 +926,9 @@ impl Rib {
                 // RFC 4271 §5.1.3: our address, unless the next hop is on
                 // the subnet we share with the peer (third-party next hop).
                 let third_party = match (to.shared_subnet, a.next_hop) {
-                    (Some(net), NextHop::V4(nh)) => net.contains(&Prefix::V4(bgp::wire::Ipv4Prefix::new(nh, 32)?)),
+                    (Some(net), NextHop::V4(nh)) => {
+                        net.contains(&Prefix::V4(bgp::wire::Ipv4Prefix::new(nh, 32)?))
+                    }
                     (Some(net), NextHop::V6 { global, .. }) => {
                         net.contains(&Prefix::V6(bgp::wire::Ipv6Prefix::new(global, 128)?))
                     }
@@ -874,7 +939,8 @@ impl Rib {
                 }
             }
             PeerKind::Ibgp | PeerKind::Local => {
-                a.local_pref.get_or_insert(self.config.decision.local_pref_default);
+                a.local_pref
+                    .get_or_insert(self.config.decision.local_pref_default);
                 if reflected {
                     // RFC 4456 §8.
                     a.originator_id.get_or_insert(from.router_id);
@@ -885,7 +951,10 @@ impl Rib {
                 }
             }
         }
-        let ctx = RouteContext { prefix, source: from };
+        let ctx = RouteContext {
+            prefix,
+            source: from,
+        };
         if policy::apply(to.export.as_ref(), q.kind, &ctx, &mut a) == PolicyVerdict::Reject {
             return None;
         }
@@ -904,10 +973,17 @@ impl Rib {
         if self.up_peers == 0 {
             return;
         }
-        let ids: Vec<PeerId> = self.peers.iter().filter(|(_, p)| p.up).map(|(id, _)| *id).collect();
+        let ids: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.up)
+            .map(|(id, _)| *id)
+            .collect();
         for id in ids {
             let attrs = best.and_then(|b| self.export_one(prefix, b, id, &mut None));
-            let Some(p) = self.peers.get_mut(&id) else { continue };
+            let Some(p) = self.peers.get_mut(&id) else {
+                continue;
+            };
             match attrs {
                 Some(a) => p.out.announce(prefix, 0, a),
                 None => p.out.withdraw(prefix, 0),
@@ -947,7 +1023,11 @@ impl Rib {
             .get(&to)
             .is_some_and(|p| !prefix_dependent(p.config.export.as_ref()));
         let mut memo = memoize.then(HashMap::new);
-        let bests: Vec<(Prefix, Path)> = self.loc.iter().filter_map(|(p, d)| Some((p, d.best()?.clone()))).collect();
+        let bests: Vec<(Prefix, Path)> = self
+            .loc
+            .iter()
+            .filter_map(|(p, d)| Some((p, d.best()?.clone())))
+            .collect();
         let mut announced = Vec::with_capacity(bests.len());
         for (prefix, best) in bests {
             if let Some(a) = self.export_one(prefix, &best, to, &mut memo) {
@@ -981,7 +1061,11 @@ impl Rib {
                 }
             }
         }
-        let bests: Vec<(Prefix, Path)> = self.loc.iter().filter_map(|(p, d)| Some((p, d.best()?.clone()))).collect();
+        let bests: Vec<(Prefix, Path)> = self
+            .loc
+            .iter()
+            .filter_map(|(p, d)| Some((p, d.best()?.clone())))
+            .collect();
         for (prefix, best) in bests {
             let a = self.export_one(prefix, &best, to, &mut None);
             if let Some(p) = self.peers.get_mut(&to) {
@@ -995,8 +1079,15 @@ impl Rib {
     }
 
     /// The UPDATEs queued for `peer`, packed for its encode context.
-    pub fn take_updates(&mut self, peer: PeerId, ctx: &bgp::wire::Context) -> Result<Vec<Update>, RibError> {
-        let p = self.peers.get_mut(&peer).ok_or(RibError::UnknownPeer(peer))?;
+    pub fn take_updates(
+        &mut self,
+        peer: PeerId,
+        ctx: &bgp::wire::Context,
+    ) -> Result<Vec<Update>, RibError> {
+        let p = self
+            .peers
+            .get_mut(&peer)
+            .ok_or(RibError::UnknownPeer(peer))?;
         Ok(p.out.take_updates(ctx))
     }
 

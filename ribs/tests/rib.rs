@@ -544,8 +544,14 @@ fn explain_names_the_reason() {
     let e = r.explain(&Prefix::V4(p("198.19.0.0/24")));
     assert_eq!(e.len(), 2);
     assert!(e[1].best && !e[0].best);
-    let (to, reason) = e[0].lost.clone().unwrap();
+    let (to, reason) = e[0].lost.unwrap();
     assert_eq!(to, 1);
-    assert_eq!(reason, ribs::decision::Reason::AsPathLength { loser: 2, winner: 1 });
+    assert_eq!(
+        reason,
+        ribs::decision::Reason::AsPathLength {
+            loser: 2,
+            winner: 1
+        }
+    );
     assert!(!reason.to_string().is_empty());
 }
