@@ -116,7 +116,7 @@ struct Slot {
 #[derive(Debug, Default)]
 pub struct AdjRibOut {
     /// (prefix, path id) -> index in `slots`.
-    index: HashMap<Key, u32>,
+    index: HashMap<Key, u32, foldhash::fast::RandomState>,
     slots: Vec<Slot>,
     /// Unused entries of `slots`.
     free: Vec<u32>,
@@ -197,6 +197,13 @@ impl AdjRibOut {
                 self.queue.push(i);
             }
         }
+    }
+
+    /// Reserve room for `n` more routes (a whole table for a new peer).
+    pub fn reserve(&mut self, n: usize) {
+        self.index.reserve(n);
+        self.slots.reserve(n);
+        self.queue.reserve(n);
     }
 
     /// Number of queued changes (before cancellation).

@@ -894,7 +894,7 @@ impl Rib {
     /// when the route must not be sent (RFC 4271 §9.2, RFC 4456 §8, export
     /// policy). The next hop is concrete.
     fn export_attrs(
-        &self,
+        config: &RibConfig,
         prefix: Prefix,
         from: &PeerInfo,
         attrs: &PathAttrs,
@@ -916,7 +916,7 @@ impl Rib {
         let mut a = attrs.clone();
         match q.kind {
             PeerKind::Ebgp => {
-                prepend_as(&mut a, self.config.local_asn); // RFC 4271 §5.1.2
+                prepend_as(&mut a, config.local_asn); // RFC 4271 §5.1.2
                 a.local_pref = None; // RFC 4271 §5.1.5
                 a.originator_id = None; // RFC 4456 §8: non-transitive
                 a.cluster_list.clear();
@@ -940,11 +940,11 @@ impl Rib {
             }
             PeerKind::Ibgp | PeerKind::Local => {
                 a.local_pref
-                    .get_or_insert(self.config.decision.local_pref_default);
+                    .get_or_insert(config.decision.local_pref_default);
                 if reflected {
                     // RFC 4456 §8.
                     a.originator_id.get_or_insert(from.router_id);
-                    a.cluster_list.insert(0, self.cluster_id());
+                    a.cluster_list.insert(0, config.cluster_id.unwrap_or(config.router_id));
                 }
                 if from.kind == PeerKind::Local || to.next_hop_self {
                     a.next_hop = NextHop::Local;
@@ -1007,7 +1007,7 @@ impl Rib {
         }
         let from = self.info(best.peer)?;
         let cfg = &self.peers.get(&to)?.config;
-        let result = self.export_attrs(prefix, from, &best.attrs, cfg);
+        let result = Self::export_attrs(&self.config, prefix, from, &best.attrs, cfg);
         let result = result.map(|a| self.attrs.intern(a));
         if let Some(m) = memo.as_mut() {
             m.insert(key, result.clone());
@@ -1016,33 +1016,53 @@ impl Rib {
     }
 
     /// Queue the whole table for `to` (a new session, or a changed export
-    /// policy).
+    /// policy). One pass over the Loc-RIB; with a prefix-independent export
+    /// policy the export attributes are computed once per (attribute set,
+    /// source), not once per prefix.
     fn export_table(&mut self, to: PeerId) {
-        let memoize = self
-            .peers
-            .get(&to)
-            .is_some_and(|p| !prefix_dependent(p.config.export.as_ref()));
-        let mut memo = memoize.then(HashMap::new);
-        let bests: Vec<(Prefix, Path)> = self
-            .loc
-            .iter()
-            .filter_map(|(p, d)| Some((p, d.best()?.clone())))
-            .collect();
-        let mut announced = Vec::with_capacity(bests.len());
-        for (prefix, best) in bests {
-            if let Some(a) = self.export_one(prefix, &best, to, &mut memo) {
-                announced.push((prefix, a));
+        let Some(state) = self.peers.get_mut(&to) else { return };
+        let mut out = std::mem::take(&mut state.out);
+        out.reserve(self.loc.len());
+        let Rib {
+            loc,
+            peers,
+            attrs: table,
+            config,
+            local,
+            ..
+        } = self;
+        let Some(to_cfg) = peers.get(&to).map(|p| &p.config) else { return };
+        let memoize = !prefix_dependent(to_cfg.export.as_ref());
+        let mut memo: HashMap<(usize, PeerId), Option<Attrs>, foldhash::fast::RandomState> = HashMap::default();
+        let info = |id: PeerId| {
+            if id == PeerId::LOCAL {
+                Some(&*local)
+            } else {
+                peers.get(&id).map(|p| &p.config.info)
+            }
+        };
+        for (prefix, dest) in loc.iter() {
+            let Some(best) = dest.best() else { continue };
+            let mut compute = || {
+                let from = info(best.peer)?;
+                Self::export_attrs(config, prefix, from, &best.attrs, to_cfg).map(|a| table.intern(a))
+            };
+            let result = if memoize {
+                memo.entry((Arc::as_ptr(&best.attrs) as usize, best.peer))
+                    .or_insert_with(compute)
+                    .clone()
+            } else {
+                compute()
+            };
+            if let Some(a) = result {
+                out.announce(prefix, 0, a);
             }
         }
-        if let Some(p) = self.peers.get_mut(&to) {
-            for (prefix, a) in announced {
-                p.out.announce(prefix, 0, a);
-            }
+        for a in memo.into_values().flatten() {
+            table.release(a);
         }
-        if let Some(m) = memo {
-            for a in m.into_values().flatten() {
-                self.attrs.release(a);
-            }
+        if let Some(state) = peers.get_mut(&to) {
+            state.out = out;
         }
     }
 
