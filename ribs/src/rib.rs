@@ -944,7 +944,8 @@ impl Rib {
                 if reflected {
                     // RFC 4456 §8.
                     a.originator_id.get_or_insert(from.router_id);
-                    a.cluster_list.insert(0, config.cluster_id.unwrap_or(config.router_id));
+                    a.cluster_list
+                        .insert(0, config.cluster_id.unwrap_or(config.router_id));
                 }
                 if from.kind == PeerKind::Local || to.next_hop_self {
                     a.next_hop = NextHop::Local;
@@ -1020,7 +1021,9 @@ impl Rib {
     /// policy the export attributes are computed once per (attribute set,
     /// source), not once per prefix.
     fn export_table(&mut self, to: PeerId) {
-        let Some(state) = self.peers.get_mut(&to) else { return };
+        let Some(state) = self.peers.get_mut(&to) else {
+            return;
+        };
         let mut out = std::mem::take(&mut state.out);
         out.reserve(self.loc.len());
         let Rib {
@@ -1031,9 +1034,12 @@ impl Rib {
             local,
             ..
         } = self;
-        let Some(to_cfg) = peers.get(&to).map(|p| &p.config) else { return };
+        let Some(to_cfg) = peers.get(&to).map(|p| &p.config) else {
+            return;
+        };
         let memoize = !prefix_dependent(to_cfg.export.as_ref());
-        let mut memo: HashMap<(usize, PeerId), Option<Attrs>, foldhash::fast::RandomState> = HashMap::default();
+        let mut memo: HashMap<(usize, PeerId), Option<Attrs>, foldhash::fast::RandomState> =
+            HashMap::default();
         let info = |id: PeerId| {
             if id == PeerId::LOCAL {
                 Some(&*local)
@@ -1045,7 +1051,8 @@ impl Rib {
             let Some(best) = dest.best() else { continue };
             let mut compute = || {
                 let from = info(best.peer)?;
-                Self::export_attrs(config, prefix, from, &best.attrs, to_cfg).map(|a| table.intern(a))
+                Self::export_attrs(config, prefix, from, &best.attrs, to_cfg)
+                    .map(|a| table.intern(a))
             };
             let result = if memoize {
                 memo.entry((Arc::as_ptr(&best.attrs) as usize, best.peer))
