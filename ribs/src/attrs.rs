@@ -8,7 +8,7 @@
 //! hash would let one of them force collisions. A set is freed when the last
 //! route using it is released ([`AttrTable::release`]).
 
-use std::collections::HashSet;
+use std::hash::BuildHasher;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -225,7 +225,10 @@ pub type Attrs = Arc<PathAttrs>;
 /// The set of distinct attribute sets in use.
 #[derive(Debug, Default)]
 pub struct AttrTable {
-    set: HashSet<Attrs, foldhash::fast::RandomState>,
+    /// Each set with its keyed hash, computed once: growing the table
+    /// rehashes from the stored hashes, not from the attribute sets.
+    set: hashbrown::HashTable<(u64, Attrs)>,
+    hasher: foldhash::fast::RandomState,
 }
 
 impl AttrTable {
@@ -236,11 +239,13 @@ impl AttrTable {
 
     /// The shared handle for `attrs`, adding it if new.
     pub fn intern(&mut self, attrs: PathAttrs) -> Attrs {
-        if let Some(a) = self.set.get(&attrs) {
+        let hash = self.hasher.hash_one(&attrs);
+        if let Some((_, a)) = self.set.find(hash, |(h, a)| *h == hash && **a == attrs) {
             return Arc::clone(a);
         }
         let a = Arc::new(attrs);
-        self.set.insert(Arc::clone(&a));
+        self.set
+            .insert_unique(hash, (hash, Arc::clone(&a)), |(h, _)| *h);
         a
     }
 
@@ -248,7 +253,10 @@ impl AttrTable {
     /// more (only the table's own reference is left).
     pub fn release(&mut self, attrs: Attrs) {
         if Arc::strong_count(&attrs) == 2 {
-            self.set.remove(&attrs);
+            let hash = self.hasher.hash_one(&*attrs);
+            if let Ok(entry) = self.set.find_entry(hash, |(_, a)| Arc::ptr_eq(a, &attrs)) {
+                entry.remove();
+            }
         }
     }
 
