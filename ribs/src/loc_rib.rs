@@ -152,6 +152,22 @@ impl Dest {
     }
 }
 
+/// The result of [`LocRib::upsert`].
+#[derive(Debug)]
+pub(crate) enum Upserted<'a, S> {
+    /// A new destination, already decided: its selection.
+    New(S),
+    /// An existing destination, to be decided again.
+    Existing {
+        /// The selection before the change.
+        before: S,
+        /// The attributes the path replaced, if it replaced one.
+        replaced: Option<Attrs>,
+        /// The destination.
+        dest: &'a mut Dest,
+    },
+}
+
 /// Loc-RIB of both unicast families.
 #[derive(Debug, Default)]
 pub struct LocRib {
@@ -185,27 +201,35 @@ impl LocRib {
         }
     }
 
-    /// Insert a path, creating the destination, with one hash lookup.
-    /// Returns the selection before the change (computed by `before`), the
-    /// replaced attributes, and the destination.
+    /// Insert a path with one hash lookup. For an existing destination,
+    /// `before` gives the selection before the change; a new destination is
+    /// decided by `new` before it is stored (its selection and whether the
+    /// path is best).
     pub(crate) fn upsert<S>(
         &mut self,
         prefix: Prefix,
         path: Path,
         before: impl FnOnce(Option<&Dest>) -> S,
-    ) -> (S, Option<Attrs>, &mut Dest) {
+        new: impl FnOnce(&Path) -> (bool, S),
+    ) -> Upserted<'_, S> {
         use std::collections::hash_map::Entry;
         macro_rules! go {
             ($map:expr, $k:expr) => {
                 match $map.entry($k) {
                     Entry::Occupied(e) => {
-                        let d = e.into_mut();
-                        let b = before(Some(d));
-                        (b, d.upsert(path), d)
+                        let dest = e.into_mut();
+                        let before = before(Some(dest));
+                        let replaced = dest.upsert(path);
+                        Upserted::Existing {
+                            before,
+                            replaced,
+                            dest,
+                        }
                     }
                     Entry::Vacant(e) => {
-                        let b = before(None);
-                        (b, None, e.insert(Dest::One { path, best: false }))
+                        let (best, after) = new(&path);
+                        e.insert(Dest::One { path, best });
+                        Upserted::New(after)
                     }
                 }
             };

@@ -24,7 +24,7 @@ use bgp::wire::{AsSegment, Family, MpNextHop, MpNlri, SegmentType, Update};
 use crate::adj_rib_out::AdjRibOut;
 use crate::attrs::{AttrTable, Attrs, NextHop, PathAttrs};
 use crate::decision::{self, Candidate, DecisionConfig, Reachability, Reason, Selection};
-use crate::loc_rib::{Dest, LocRib, Many, Path};
+use crate::loc_rib::{Dest, LocRib, Many, Path, Upserted};
 use crate::peer::{PeerId, PeerInfo, PeerKind};
 use crate::policy::{self, Policy, PolicyVerdict, RouteContext};
 use crate::prefix::Prefix;
@@ -273,6 +273,11 @@ impl<'a> Decide<'a> {
                 })
             })
             .collect()
+    }
+
+    /// Whether a path may be selected at all (RFC 4271 §9.1.2.1).
+    fn eligible(&self, path: &Path) -> bool {
+        !matches!(self.reach(path), Reachability::Unreachable)
     }
 
     /// Run the decision process on one destination.
@@ -714,15 +719,42 @@ impl Rib {
             config: &self.config.decision,
         };
         // One hash lookup for the whole change: the Loc-RIB is the largest
-        // structure and every lookup is a cache miss.
-        let (before, replaced, dest) = self.loc.upsert(prefix, path, selected_of);
-        decide.run(dest);
-        let after = selected_of(Some(dest));
-        // The best path is needed only to export it.
-        let best = if self.up_peers > 0 {
-            dest.best().cloned()
-        } else {
-            None
+        // structure and every lookup is a cache miss. A new destination is
+        // decided before it is stored, so its memory is only written.
+        let export_copy = (self.up_peers > 0).then(|| path.clone());
+        let new = |p: &Path| {
+            let eligible = decide.eligible(p);
+            let sel = Selected {
+                best: eligible.then(|| (p.peer, p.path_id, Arc::as_ptr(&p.attrs))),
+                next_hops: if eligible {
+                    NextHops::One(p.attrs.next_hop)
+                } else {
+                    NextHops::None
+                },
+            };
+            (eligible, sel)
+        };
+        let (before, after, replaced, best) = match self.loc.upsert(prefix, path, selected_of, new)
+        {
+            Upserted::New(after) => {
+                let best = export_copy.filter(|_| after.best.is_some());
+                (selected_of(None), after, None, best)
+            }
+            Upserted::Existing {
+                before,
+                replaced,
+                dest,
+            } => {
+                decide.run(dest);
+                let after = selected_of(Some(dest));
+                // The best path is needed only to export it.
+                let best = if export_copy.is_some() {
+                    dest.best().cloned()
+                } else {
+                    None
+                };
+                (before, after, replaced, best)
+            }
         };
         match replaced {
             Some(old) => self.attrs.release(old),
