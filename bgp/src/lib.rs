@@ -3,8 +3,9 @@
 //! - [`wire`]: the message codec (RFC 4271, 4760, 6793, 7606, 7911, ...):
 //!   pure functions over byte slices, no I/O.
 //!
-//! The state machine (`fsm`) and the session tasks (`session`, `speaker`)
-//! come with the "BGP speaker" issue.
+//! - [`fsm`]: the RFC 4271 §8 state machine and §6.8 collision detection,
+//!   a pure function of (state, event) to (state, actions).
 #![forbid(unsafe_code)]
 
+pub mod fsm;
 pub mod wire;

@@ -725,7 +725,7 @@ impl Rib {
         let new = |p: &Path| {
             let eligible = decide.eligible(p);
             let sel = Selected {
-                best: eligible.then(|| (p.peer, p.path_id, Arc::as_ptr(&p.attrs))),
+                best: eligible.then_some((p.peer, p.path_id, Arc::as_ptr(&p.attrs))),
                 next_hops: if eligible {
                     NextHops::One(p.attrs.next_hop)
                 } else {
