@@ -1,0 +1,1 @@
+//! The agent's configuration (standalone mode: a YAML file).

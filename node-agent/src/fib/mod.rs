@@ -1,0 +1,1 @@
+//! The kernel FIB writer: installs Loc-RIB routes with rtnetlink.
