@@ -1,0 +1,199 @@
+//! One TCP connection (or any byte stream): a reader task that frames
+//! messages and a writer task that sends encoded ones, each behind a bounded
+//! channel.
+//!
+//! The reader only frames ([`crate::wire::frame`]); decoding is the peer
+//! task's, because the decode context changes when the session reaches
+//! Established and a message framed ahead must be decoded with the context
+//! in force when it is processed. Frames are `Bytes` split off the read
+//! buffer: an UPDATE body is copied once, from the socket into that buffer.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::fsm::ConnectionDirection;
+use crate::wire::{frame, Context, DecodeError};
+
+/// The transport seam: any byte stream a session can run over (a
+/// `TcpStream`, or `tokio::io::duplex` in tests).
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Transport for T {}
+
+/// A boxed connection attempt.
+pub type ConnectFuture<S> = Pin<Box<dyn Future<Output = io::Result<S>> + Send + 'static>>;
+
+/// How a session opens its outgoing connection (RFC 4271 §8 event
+/// "Initiate the TCP connection").
+pub trait Connector: Send + 'static {
+    /// The stream a successful attempt yields.
+    type Stream: Transport;
+    /// Start one attempt; the session aborts it when the FSM drops the
+    /// connection or the ConnectRetry timer fires.
+    fn connect(&self) -> ConnectFuture<Self::Stream>;
+}
+
+/// A connector that never connects, for passive-only peers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoConnect<S>(std::marker::PhantomData<fn() -> S>);
+
+impl<S: Transport> Connector for NoConnect<S> {
+    type Stream = S;
+    fn connect(&self) -> ConnectFuture<S> {
+        Box::pin(std::future::pending())
+    }
+}
+
+/// What the reader task reports.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// One whole message with a well-formed header.
+    Frame(Bytes),
+    /// A bad header (RFC 4271 §6.1): the reader stopped.
+    HeaderError(DecodeError),
+    /// End of stream or a read error: the reader stopped.
+    Closed,
+}
+
+/// How long the writer may spend on one message once the session has
+/// dropped the connection (a NOTIFICATION to a peer that reads nothing).
+const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Queue sizes of one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSizes {
+    /// Messages framed but not yet processed.
+    pub inbound: usize,
+    /// Messages encoded but not yet written.
+    pub outbound: usize,
+}
+
+impl Default for QueueSizes {
+    fn default() -> Self {
+        QueueSizes {
+            inbound: 64,
+            outbound: 64,
+        }
+    }
+}
+
+/// The peer task's end of one connection.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub direction: ConnectionDirection,
+    pub rx: mpsc::Receiver<Inbound>,
+    pub tx: mpsc::Sender<Bytes>,
+    reader: JoinHandle<()>,
+    /// Dropped with the connection: tells the writer to finish up.
+    _closing: oneshot::Sender<()>,
+}
+
+impl Connection {
+    /// Split `stream` and start its reader and writer tasks.
+    pub fn spawn<S: Transport>(
+        stream: S,
+        direction: ConnectionDirection,
+        queues: QueueSizes,
+    ) -> Self {
+        let (r, w) = tokio::io::split(stream);
+        let (in_tx, rx) = mpsc::channel(queues.inbound.max(1));
+        let (tx, out_rx) = mpsc::channel(queues.outbound.max(1));
+        let reader = tokio::spawn(read_loop(r, in_tx));
+        let (closing, closed) = oneshot::channel();
+        tokio::spawn(write_loop(w, out_rx, closed));
+        Connection {
+            direction,
+            rx,
+            tx,
+            reader,
+            _closing: closing,
+        }
+    }
+}
+
+impl Drop for Connection {
+    /// Stop reading; the writer sends what is queued (a NOTIFICATION last),
+    /// then shuts the stream down.
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// Frame messages off the stream. Framing uses the largest length any
+/// session may allow (RFC 8654); the peer task's decode, under the
+/// negotiated context, refuses an UPDATE over 4096 octets without Extended
+/// Messages with the same NOTIFICATION (1/2 and the length).
+async fn read_loop<R: AsyncRead + Unpin>(mut r: R, tx: mpsc::Sender<Inbound>) {
+    let ctx = Context {
+        extended_message: true,
+        ..Context::default()
+    };
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    loop {
+        loop {
+            match frame(&buf, &ctx) {
+                Ok(Some(n)) => {
+                    let msg = buf.split_to(n).freeze();
+                    if tx.send(Inbound::Frame(msg)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(Inbound::HeaderError(e)).await;
+                    return;
+                }
+            }
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(16 * 1024);
+        }
+        match r.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => {
+                let _ = tx.send(Inbound::Closed).await;
+                return;
+            }
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Write encoded messages in order. Once the peer task has dropped the
+/// connection (`closing` fires), finish the queue within
+/// [`CLOSE_WRITE_TIMEOUT`] and shut the stream down: a peer that reads
+/// nothing cannot keep the socket open.
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut w: W,
+    mut rx: mpsc::Receiver<Bytes>,
+    mut closing: oneshot::Receiver<()>,
+) {
+    let mut deadline: Option<Instant> = None;
+    while let Some(msg) = rx.recv().await {
+        let write = w.write_all(&msg);
+        tokio::pin!(write);
+        let ok = loop {
+            match deadline {
+                Some(d) => {
+                    break matches!(tokio::time::timeout_at(d, &mut write).await, Ok(Ok(())))
+                }
+                None => tokio::select! {
+                    r = &mut write => break r.is_ok(),
+                    _ = &mut closing => deadline = Some(Instant::now() + CLOSE_WRITE_TIMEOUT),
+                },
+            }
+        };
+        if !ok {
+            return;
+        }
+    }
+    let d = deadline.unwrap_or_else(|| Instant::now() + CLOSE_WRITE_TIMEOUT);
+    let _ = tokio::time::timeout_at(d, w.shutdown()).await;
+}

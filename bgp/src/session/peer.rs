@@ -1,0 +1,745 @@
+//! The task of one configured peer: it owns the FSM(s), the timers and the
+//! connection(s), and nothing else touches them.
+//!
+//! ```text
+//!  Connector --connect attempt--+      listener --accepted stream--+
+//!                               v                                  v
+//!            +----------------------- peer task ----------------------+
+//!  commands  |  main slot: Fsm + timers + Connection                  |  PeerEvent
+//!  --------> |  other slot (a colliding connection, RFC 4271 §6.8)    | ---------->
+//!  (bounded) |  graceful restart Helper (RFC 4724 §4.2)               |  (bounded)
+//!            +--------------------------------------------------------+
+//!                 ^ Inbound (frames, bounded)     | Bytes (bounded)
+//!            reader task <--- stream ---> writer task
+//! ```
+
+use std::io;
+use std::net::IpAddr;
+
+use bytes::BufMut;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Duration, Instant};
+
+use super::connection::{Connection, Connector, Inbound, QueueSizes};
+use super::events::{PeerEvent, SessionCommand, SessionEvent};
+use super::graceful_restart::{peer_graceful_restart, GracefulRestartConfig, Helper};
+use crate::fsm::{
+    resolve_collision, Action, Config, ConfigError, ConnectionDirection, DownReason, Event, Fsm,
+    Keep, Negotiated, State, Timer, LARGE_HOLD_TIME,
+};
+use crate::wire::error::{code, open_subcode};
+use crate::wire::notification::cease;
+use crate::wire::{
+    decode_message, Capability, Context, Message, MessageType, Notification, RouteRefresh,
+    RouteRefreshSubtype, Update,
+};
+
+/// Everything a session needs to know about its peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// The peer's address: names it in every [`PeerEvent`].
+    pub peer: IpAddr,
+    /// RFC 4271 §8.1.1 session attributes, AS numbers, capabilities.
+    pub fsm: Config,
+    /// Graceful restart (RFC 4724): our capability and helper timers. The
+    /// helper role works for any peer that advertises the capability; this
+    /// adds our own capability to the OPEN.
+    pub graceful_restart: Option<GracefulRestartConfig>,
+    /// Channel sizes of each connection.
+    pub queues: QueueSizes,
+}
+
+impl SessionConfig {
+    /// A session with the FSM's defaults, no graceful restart.
+    pub fn new(peer: IpAddr, fsm: Config) -> Self {
+        SessionConfig {
+            peer,
+            fsm,
+            graceful_restart: None,
+            queues: QueueSizes::default(),
+        }
+    }
+
+    /// The FSM configuration, with our Graceful Restart capability added.
+    fn fsm_config(&self) -> Config {
+        let mut c = self.fsm.clone();
+        if let Some(gr) = &self.graceful_restart {
+            if !c
+                .capabilities
+                .iter()
+                .any(|c| matches!(c, Capability::GracefulRestart(_)))
+            {
+                c.capabilities.push(gr.capability());
+            }
+        }
+        c
+    }
+
+    fn stale_path_time(&self) -> u16 {
+        self.graceful_restart
+            .as_ref()
+            .map_or(super::graceful_restart::DEFAULT_STALE_PATH_TIME, |g| {
+                g.stale_path_time
+            })
+    }
+}
+
+/// The other ends of a running session task.
+#[derive(Debug)]
+pub struct SessionHandle<S> {
+    /// Commands from the RIB owner (bounded).
+    pub commands: mpsc::Sender<SessionCommand>,
+    /// Accepted connections from this peer (the listener's side; bounded).
+    pub incoming: mpsc::Sender<S>,
+    /// The state of the session's main FSM.
+    pub state: watch::Receiver<State>,
+    /// The task; it ends after [`SessionCommand::StopGraceful`] or when
+    /// `commands` is dropped.
+    pub task: JoinHandle<()>,
+}
+
+/// Start the task of one peer; it starts the FSM at once (ManualStart,
+/// passive when `config.fsm.passive`). Needs a tokio runtime.
+pub fn spawn_session<C: Connector>(
+    config: SessionConfig,
+    connector: C,
+    events: mpsc::Sender<PeerEvent>,
+) -> Result<SessionHandle<C::Stream>, ConfigError> {
+    let template = Fsm::new(config.fsm_config())?;
+    let (commands_tx, commands) = mpsc::channel(64);
+    let (incoming_tx, incoming) = mpsc::channel(4);
+    let (connect_tx, connect_rx) = mpsc::channel(1);
+    let (state_tx, state) = watch::channel(State::Idle);
+    let task = PeerTask {
+        main: Slot::new(template.clone()),
+        template,
+        other: None,
+        config,
+        connector,
+        attempt: None,
+        attempt_id: 0,
+        connect_tx,
+        connect_rx,
+        incoming,
+        commands,
+        events,
+        helper: Helper::default(),
+        stopped: false,
+        restart: false,
+        exit: false,
+        state_tx,
+    };
+    let task = tokio::spawn(task.run());
+    Ok(SessionHandle {
+        commands: commands_tx,
+        incoming: incoming_tx,
+        state,
+        task,
+    })
+}
+
+const TIMERS: [Timer; 5] = [
+    Timer::ConnectRetry,
+    Timer::Hold,
+    Timer::Keepalive,
+    Timer::DelayOpen,
+    Timer::IdleHold,
+];
+
+fn timer_index(t: Timer) -> usize {
+    match t {
+        Timer::ConnectRetry => 0,
+        Timer::Hold => 1,
+        Timer::Keepalive => 2,
+        Timer::DelayOpen => 3,
+        Timer::IdleHold => 4,
+    }
+}
+
+fn expiry(t: Timer) -> Event {
+    match t {
+        Timer::ConnectRetry => Event::ConnectRetryTimerExpires,
+        Timer::Hold => Event::HoldTimerExpires,
+        Timer::Keepalive => Event::KeepaliveTimerExpires,
+        Timer::DelayOpen => Event::DelayOpenTimerExpires,
+        Timer::IdleHold => Event::IdleHoldTimerExpires,
+    }
+}
+
+/// One FSM with its timers and connection.
+#[derive(Debug)]
+struct Slot {
+    fsm: Fsm,
+    timers: [Option<Instant>; 5],
+    conn: Option<Connection>,
+    /// Context for what we receive and what we send (defaults until
+    /// Established).
+    decode: Context,
+    encode: Context,
+    /// Set while Established.
+    negotiated: Option<Box<Negotiated>>,
+    pending_update: Option<Update>,
+    pending_refresh: Option<RouteRefresh>,
+}
+
+impl Slot {
+    fn new(fsm: Fsm) -> Self {
+        Slot {
+            fsm,
+            timers: [None; 5],
+            conn: None,
+            decode: Context::default(),
+            encode: Context::default(),
+            negotiated: None,
+            pending_update: None,
+            pending_refresh: None,
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.timers.iter().flatten().min().copied()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Main,
+    Other,
+}
+
+impl Which {
+    fn opposite(self) -> Which {
+        match self {
+            Which::Main => Which::Other,
+            Which::Other => Which::Main,
+        }
+    }
+}
+
+struct PeerTask<C: Connector> {
+    config: SessionConfig,
+    connector: C,
+    /// A fresh FSM in Idle, cloned for every new slot.
+    template: Fsm,
+    main: Slot,
+    other: Option<Slot>,
+    attempt: Option<JoinHandle<()>>,
+    attempt_id: u64,
+    connect_tx: mpsc::Sender<(u64, io::Result<C::Stream>)>,
+    connect_rx: mpsc::Receiver<(u64, io::Result<C::Stream>)>,
+    incoming: mpsc::Receiver<C::Stream>,
+    commands: mpsc::Receiver<SessionCommand>,
+    events: mpsc::Sender<PeerEvent>,
+    helper: Helper,
+    /// Stopped by a command: no automatic restart.
+    stopped: bool,
+    /// The main FSM went Idle: feed it AutomaticStart.
+    restart: bool,
+    exit: bool,
+    state_tx: watch::Sender<State>,
+}
+
+async fn recv_conn(conn: Option<&mut Connection>) -> Option<Inbound> {
+    match conn {
+        Some(c) => c.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl<C: Connector> PeerTask<C> {
+    async fn run(mut self) {
+        tracing::debug!(peer = %self.config.peer, "session task started");
+        self.feed(Which::Main, Event::ManualStart, None).await;
+        loop {
+            self.settle().await;
+            if self.exit {
+                break;
+            }
+            let deadline = self.next_deadline();
+            let established = self.main.negotiated.is_some();
+            // Take a command only when it can be written at once: a slow
+            // peer pushes back on the RIB owner.
+            let accept_commands =
+                !established || self.main.conn.as_ref().is_some_and(|c| c.tx.capacity() > 0);
+            tokio::select! {
+                biased;
+                _ = sleep_until(deadline) => self.timers().await,
+                m = recv_conn(self.main.conn.as_mut()) => self.inbound(Which::Main, m).await,
+                m = recv_conn(self.other.as_mut().and_then(|o| o.conn.as_mut())) => {
+                    self.inbound(Which::Other, m).await
+                }
+                Some((id, r)) = self.connect_rx.recv() => self.connected(id, r).await,
+                Some(s) = self.incoming.recv() => self.accepted(s).await,
+                c = self.commands.recv(), if accept_commands => self.command(c).await,
+            }
+        }
+        if let Some(a) = self.attempt.take() {
+            a.abort();
+        }
+        tracing::debug!(peer = %self.config.peer, "session task ended");
+    }
+
+    fn slot(&mut self, w: Which) -> Option<&mut Slot> {
+        match w {
+            Which::Main => Some(&mut self.main),
+            Which::Other => self.other.as_mut(),
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.main.next_deadline(),
+            self.other.as_ref().and_then(Slot::next_deadline),
+            self.helper.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    async fn emit(&mut self, event: SessionEvent) {
+        let ev = PeerEvent {
+            peer: self.config.peer,
+            event,
+        };
+        if self.events.send(ev).await.is_err() {
+            tracing::debug!(peer = %self.config.peer, "event receiver gone");
+        }
+    }
+
+    /// After each event: drop a dead colliding slot, promote the survivor of
+    /// a collision, restart the FSM after a failure.
+    async fn settle(&mut self) {
+        if self
+            .other
+            .as_ref()
+            .is_some_and(|o| o.fsm.state() == State::Idle)
+        {
+            self.other = None;
+        }
+        if self.main.fsm.state() == State::Idle && self.main.conn.is_none() {
+            if let Some(o) = self.other.take() {
+                self.main = o;
+                self.restart = false;
+                if let Some(a) = self.attempt.take() {
+                    a.abort();
+                }
+            }
+        }
+        if self.restart && !self.stopped && self.main.fsm.state() == State::Idle {
+            self.restart = false;
+            self.feed(Which::Main, Event::AutomaticStart, None).await;
+        }
+        self.state_tx.send_replace(self.main.fsm.state());
+    }
+
+    /// Run one FSM event on a slot and perform its actions.
+    /// `notification`: replaces the NOTIFICATION the FSM sends (a shutdown
+    /// communication for ManualStop, RFC 9003).
+    async fn feed(&mut self, w: Which, event: Event, notification: Option<Notification>) {
+        let Some(slot) = self.slot(w) else { return };
+        tracing::trace!(?w, state = ?slot.fsm.state(), ?event, "fsm event");
+        let actions = slot.fsm.handle(event);
+        for a in actions {
+            self.perform(w, a, notification.as_ref()).await;
+        }
+    }
+
+    async fn perform(&mut self, w: Which, action: Action, replace: Option<&Notification>) {
+        let peer = self.config.peer;
+        match action {
+            Action::InitiateTcpConnection => self.initiate(),
+            Action::DropTcpConnection => {
+                if w == Which::Main {
+                    if let Some(a) = self.attempt.take() {
+                        a.abort();
+                    }
+                }
+                if let Some(slot) = self.slot(w) {
+                    slot.conn = None;
+                }
+            }
+            Action::SendOpen(open) => self.send(w, Message::Open(open)),
+            Action::SendKeepalive => self.send(w, Message::Keepalive),
+            Action::SendNotification(n) => {
+                let n = replace.cloned().unwrap_or(n);
+                tracing::info!(%peer, notification = %n, "sending NOTIFICATION");
+                self.send(w, Message::Notification(n));
+            }
+            Action::StartTimer(t, secs) => {
+                if let Some(slot) = self.slot(w) {
+                    slot.timers[timer_index(t)] =
+                        Some(Instant::now() + Duration::from_secs(u64::from(secs)));
+                }
+            }
+            Action::StopTimer(t) => {
+                if let Some(slot) = self.slot(w) {
+                    slot.timers[timer_index(t)] = None;
+                }
+            }
+            Action::SessionEstablished { negotiated } => {
+                let stale_path_time = self.config.stale_path_time();
+                let Some(slot) = self.slot(w) else { return };
+                slot.decode = negotiated.decode;
+                slot.encode = negotiated.encode;
+                let caps = negotiated.peer_capabilities.clone();
+                slot.negotiated = Some(Box::new(negotiated.clone()));
+                tracing::info!(%peer, peer_as = negotiated.peer_as, hold = negotiated.hold_time, "session established");
+                self.emit(SessionEvent::Established(Box::new(negotiated)))
+                    .await;
+                for e in self
+                    .helper
+                    .session_up(&caps, stale_path_time, Instant::now())
+                {
+                    self.emit(e).await;
+                }
+            }
+            Action::SessionDown { reason } => {
+                let reason = match (replace, reason) {
+                    (Some(n), DownReason::ManualStop) => DownReason::NotificationSent(n.clone()),
+                    (_, r) => r,
+                };
+                let Some(slot) = self.slot(w) else { return };
+                slot.conn = None;
+                slot.timers = [None; 5];
+                slot.decode = Context::default();
+                slot.encode = Context::default();
+                let was = slot.negotiated.take();
+                if let Some(n) = was {
+                    let retention =
+                        self.helper
+                            .session_down(&n.peer_capabilities, &reason, Instant::now());
+                    tracing::info!(%peer, ?reason, ?retention, "session down");
+                    self.emit(SessionEvent::Down { reason, retention }).await;
+                } else {
+                    tracing::debug!(%peer, ?reason, "connection closed");
+                }
+                if w == Which::Main {
+                    self.restart = true;
+                }
+            }
+            Action::ProcessUpdate => {
+                let Some(u) = self.slot(w).and_then(|s| s.pending_update.take()) else {
+                    return;
+                };
+                match u.end_of_rib_family() {
+                    Some(f) => {
+                        self.emit(SessionEvent::EndOfRib(f)).await;
+                        if let Some(e) = self.helper.end_of_rib(f) {
+                            self.emit(e).await;
+                        }
+                    }
+                    None => self.emit(SessionEvent::Update(Box::new(u))).await,
+                }
+            }
+            Action::ProcessRouteRefresh => {
+                if let Some(r) = self.slot(w).and_then(|s| s.pending_refresh.take()) {
+                    self.emit(SessionEvent::RouteRefresh(r)).await;
+                }
+            }
+        }
+    }
+
+    /// Encode and queue a message on a slot's connection. Never waits: the
+    /// queue has room for control messages unless the peer stopped reading,
+    /// and then the message is dropped (its hold timer will tell).
+    fn send(&mut self, w: Which, msg: Message) {
+        let peer = self.config.peer;
+        let Some(slot) = self.slot(w) else { return };
+        let Some(conn) = &slot.conn else { return };
+        match msg.to_bytes(&slot.encode) {
+            Ok(b) => {
+                if conn.tx.try_send(b.freeze()).is_err() {
+                    tracing::warn!(%peer, msg = ?msg.message_type(), "send queue full, message dropped");
+                }
+            }
+            Err(e) => tracing::warn!(%peer, error = %e, "cannot encode message"),
+        }
+    }
+
+    /// Start an outgoing connection attempt (aborting any older one).
+    fn initiate(&mut self) {
+        if let Some(a) = self.attempt.take() {
+            a.abort();
+        }
+        self.attempt_id += 1;
+        let id = self.attempt_id;
+        let fut = self.connector.connect();
+        let tx = self.connect_tx.clone();
+        self.attempt = Some(tokio::spawn(async move {
+            let r = fut.await;
+            let _ = tx.send((id, r)).await;
+        }));
+    }
+
+    /// An outgoing attempt finished.
+    async fn connected(&mut self, id: u64, r: io::Result<C::Stream>) {
+        if id != self.attempt_id {
+            return;
+        }
+        self.attempt = None;
+        match r {
+            Err(e) => {
+                tracing::debug!(peer = %self.config.peer, error = %e, "connect failed");
+                if self.main.conn.is_none()
+                    && matches!(self.main.fsm.state(), State::Connect | State::Active)
+                {
+                    self.feed(Which::Main, Event::TcpConnectionFails, None)
+                        .await;
+                }
+            }
+            Ok(s) => {
+                self.attach(s, ConnectionDirection::Outbound, Event::TcpCrAcked)
+                    .await
+            }
+        }
+    }
+
+    /// The listener handed over a connection from this peer.
+    async fn accepted(&mut self, s: C::Stream) {
+        if self.stopped {
+            return; // dropped: closed at once
+        }
+        self.attach(
+            s,
+            ConnectionDirection::Inbound,
+            Event::TcpConnectionConfirmed,
+        )
+        .await
+    }
+
+    /// Give a new connection to the main FSM when it has none, else to a
+    /// second FSM (a collision, RFC 4271 §6.8); at most two.
+    async fn attach(&mut self, s: C::Stream, dir: ConnectionDirection, event: Event) {
+        let queues = self.config.queues;
+        if self.main.fsm.state() == State::Idle {
+            return; // Idle refuses connections (RFC 4271 §8.2.2)
+        }
+        if self.main.conn.is_none() {
+            self.main.conn = Some(Connection::spawn(s, dir, queues));
+            self.feed(Which::Main, event, None).await;
+        } else if self.other.is_none() {
+            let mut slot = Slot::new(self.template.clone());
+            slot.conn = Some(Connection::spawn(s, dir, queues));
+            self.other = Some(slot);
+            self.feed(Which::Other, Event::ManualStartPassive, None)
+                .await;
+            self.feed(Which::Other, event, None).await;
+        }
+    }
+
+    /// A message (or the end) from a slot's reader.
+    async fn inbound(&mut self, w: Which, m: Option<Inbound>) {
+        let Some(slot) = self.slot(w) else { return };
+        let event = match m {
+            None | Some(Inbound::Closed) => Event::TcpConnectionFails,
+            Some(Inbound::HeaderError(e)) => Event::BgpHeaderErr(reset_notification(&e)),
+            Some(Inbound::Frame(b)) => match decode_message(&b, &slot.decode) {
+                Ok(Message::Open(o)) => return self.open_received(w, o).await,
+                Ok(Message::Update(u)) => {
+                    slot.pending_update = Some(u);
+                    Event::UpdateMsg
+                }
+                Ok(Message::Keepalive) => Event::KeepAliveMsg,
+                Ok(Message::Notification(n)) => {
+                    tracing::info!(peer = %self.config.peer, notification = %n, "NOTIFICATION received");
+                    if n.code == code::OPEN_MESSAGE
+                        && n.subcode == open_subcode::UNSUPPORTED_VERSION_NUMBER
+                    {
+                        Event::NotifMsgVerErr
+                    } else {
+                        Event::NotifMsg(n)
+                    }
+                }
+                Ok(Message::RouteRefresh(r)) => {
+                    // RFC 7313 §5: ignore a reserved subtype.
+                    if matches!(r.subtype, RouteRefreshSubtype::Reserved(_)) {
+                        return;
+                    }
+                    slot.pending_refresh = Some(r);
+                    Event::RouteRefreshMsg
+                }
+                Err(e) => {
+                    let n = reset_notification(&e);
+                    tracing::info!(peer = %self.config.peer, error = %e.kind, field = e.field, offset = e.offset, "malformed message");
+                    let t = b.get(18).copied().and_then(MessageType::from_u8);
+                    match t {
+                        _ if e.field.starts_with("header") => Event::BgpHeaderErr(n),
+                        Some(MessageType::Open) => Event::BgpOpenMsgErr(n),
+                        // RFC 4271 §6.4: no NOTIFICATION about a NOTIFICATION.
+                        Some(MessageType::Notification) => Event::TcpConnectionFails,
+                        _ => Event::UpdateMsgErr(n),
+                    }
+                }
+            },
+        };
+        self.feed(w, event, None).await;
+    }
+
+    /// An OPEN arrived on slot `w`: first settle a collision with the other
+    /// connection (RFC 4271 §6.8), then hand it to the FSM.
+    async fn open_received(&mut self, w: Which, open: crate::wire::Open) {
+        let local_id = self.config.fsm.local_id;
+        let local_as = self.config.fsm.local_as;
+        let other = w.opposite();
+        let existing = self.slot(other).and_then(|s| {
+            let dir = s.conn.as_ref()?.direction;
+            Some((s.fsm.state(), dir, s.negotiated.clone()))
+        });
+        if let Some((state, dir, negotiated)) = existing {
+            if state == State::Established {
+                // RFC 4724 §4.2: a new OPEN from a peer that advertised
+                // graceful restart means it restarted: the old session is
+                // gone. Otherwise the established session wins.
+                let gr = negotiated
+                    .as_ref()
+                    .is_some_and(|n| peer_graceful_restart(&n.peer_capabilities).is_some());
+                if gr {
+                    self.feed(other, Event::TcpConnectionFails, None).await;
+                } else {
+                    self.feed(w, Event::OpenCollisionDump, None).await;
+                    return;
+                }
+            } else {
+                let keep =
+                    resolve_collision(local_id, open.bgp_identifier, local_as, open.asn(), dir);
+                tracing::info!(peer = %self.config.peer, ?keep, existing = ?dir, "connection collision");
+                match keep {
+                    Keep::Existing => {
+                        self.feed(w, Event::OpenCollisionDump, None).await;
+                        return;
+                    }
+                    Keep::New => self.feed(other, Event::OpenCollisionDump, None).await,
+                }
+            }
+        }
+        self.feed(w, Event::BgpOpen(open), None).await;
+    }
+
+    /// Expired timers, in slot order.
+    async fn timers(&mut self) {
+        let now = Instant::now();
+        for w in [Which::Main, Which::Other] {
+            for t in TIMERS {
+                let Some(slot) = self.slot(w) else { continue };
+                let i = timer_index(t);
+                if slot.timers[i].is_none_or(|d| d > now) {
+                    continue;
+                }
+                // A message from the peer is already queued: it arrived in
+                // time, so the Hold timer has not really expired.
+                if t == Timer::Hold && slot.conn.as_ref().is_some_and(|c| !c.rx.is_empty()) {
+                    let hold = slot.fsm.negotiated_hold_time().unwrap_or(LARGE_HOLD_TIME);
+                    slot.timers[i] = Some(now + Duration::from_secs(u64::from(hold)));
+                    continue;
+                }
+                slot.timers[i] = None;
+                self.feed(w, expiry(t), None).await;
+            }
+        }
+        for e in self.helper.expire(now) {
+            self.emit(e).await;
+        }
+    }
+
+    async fn command(&mut self, c: Option<SessionCommand>) {
+        let peer = self.config.peer;
+        let Some(c) = c else {
+            // The RIB owner is gone: the peer is de-configured.
+            let n = Notification::new(code::CEASE, cease::PEER_DECONFIGURED, Vec::new());
+            self.stop_all(n).await;
+            self.exit = true;
+            return;
+        };
+        tracing::debug!(%peer, command = ?c, "command");
+        let established = self.main.negotiated.is_some();
+        match c {
+            SessionCommand::SendUpdate(u) if established => {
+                self.send(Which::Main, Message::Update(*u))
+            }
+            SessionCommand::SendEndOfRib(f) if established => {
+                self.send(Which::Main, Message::Update(Update::end_of_rib(f)))
+            }
+            SessionCommand::SendRouteRefresh(r) if established => {
+                self.send(Which::Main, Message::RouteRefresh(r))
+            }
+            SessionCommand::SendUpdate(_)
+            | SessionCommand::SendEndOfRib(_)
+            | SessionCommand::SendRouteRefresh(_) => {
+                tracing::debug!(%peer, "not established: message dropped")
+            }
+            SessionCommand::Shutdown { communication } => {
+                let n = Notification::cease_with_communication(
+                    cease::ADMINISTRATIVE_SHUTDOWN,
+                    &communication,
+                );
+                self.stopped = true;
+                self.stop_all(n).await;
+            }
+            SessionCommand::Reset { communication } => {
+                let n = Notification::cease_with_communication(
+                    cease::ADMINISTRATIVE_RESET,
+                    &communication,
+                );
+                self.stopped = false;
+                self.stop_all(n).await;
+            }
+            SessionCommand::MaxPrefix { family, limit } => {
+                // RFC 4486 §4: AFI (2), SAFI (1), upper bound (4).
+                let mut data = Vec::with_capacity(7);
+                data.put_u16(family.afi);
+                data.put_u8(family.safi);
+                data.put_u32(limit);
+                self.stopped = true;
+                self.stop_all(Notification::new(code::CEASE, cease::MAX_PREFIXES, data))
+                    .await;
+            }
+            SessionCommand::Start => {
+                if self.stopped {
+                    self.stopped = false;
+                    self.feed(Which::Main, Event::ManualStart, None).await;
+                }
+            }
+            SessionCommand::StopGraceful => {
+                if self.config.graceful_restart.is_some() {
+                    // RFC 4724 §4.1: no NOTIFICATION, the peer keeps our
+                    // routes for our Restart Time.
+                    tracing::info!(%peer, "graceful stop: closing without NOTIFICATION");
+                    self.main.conn = None;
+                    self.other = None;
+                } else {
+                    let n =
+                        Notification::cease_with_communication(cease::ADMINISTRATIVE_SHUTDOWN, "");
+                    self.stop_all(n).await;
+                }
+                self.stopped = true;
+                self.exit = true;
+            }
+        }
+    }
+
+    /// ManualStop on both slots, with `n` as the NOTIFICATION.
+    async fn stop_all(&mut self, n: Notification) {
+        if self.other.is_some() {
+            self.feed(Which::Other, Event::ManualStop, Some(n.clone()))
+                .await;
+            self.other = None;
+        }
+        self.feed(Which::Main, Event::ManualStop, Some(n)).await;
+    }
+}
+
+/// The NOTIFICATION of a session-reset verdict (a header error always is).
+fn reset_notification(e: &crate::wire::DecodeError) -> Notification {
+    e.notification()
+        .cloned()
+        .unwrap_or_else(|| Notification::new(code::MESSAGE_HEADER, 0, Vec::new()))
+}

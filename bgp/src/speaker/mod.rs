@@ -1,0 +1,295 @@
+//! The BGP speaker: listeners, outgoing connections and one session task
+//! per configured peer.
+//!
+//! ```text
+//!   TcpListener (per address) --accept--> peer known? --no--> close, count
+//!                                             | yes
+//!                                             v   (bounded, per peer)
+//!   TcpConnector (source address, MD5, TTL) --> session task (bgp::session)
+//!                                                 |  ^
+//!                         PeerEvent (one bounded  |  | SessionCommand (bounded,
+//!                         channel for all peers)  v  |  one per peer)
+//!                                            RIB owner (the agent)
+//! ```
+//!
+//! Accepted sockets get the peer's options (GTSM, TTL, `TCP_NODELAY`,
+//! MSS); TCP-MD5 keys are set on every listening socket for each keyed
+//! peer's address before any connection comes in.
+
+pub mod socket;
+mod sockopt;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+pub use socket::{listen, TcpConnector, TransportOptions, BGP_PORT};
+pub use sockopt::{set_min_ttl, set_tcp_md5sig, MAX_MD5_KEY_LEN};
+
+use crate::fsm::{ConfigError, State};
+use crate::session::{spawn_session, PeerEvent, SessionCommand, SessionConfig, SessionHandle};
+
+/// One configured peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerConfig {
+    /// Session settings; `session.peer` is the address connections go to and
+    /// are accepted from, `session.fsm.passive` makes it passive-only.
+    pub session: SessionConfig,
+    /// The peer's port (default 179).
+    pub port: u16,
+    /// Source address of outgoing connections.
+    pub local_address: Option<IpAddr>,
+    /// Socket options.
+    pub transport: TransportOptions,
+}
+
+impl PeerConfig {
+    /// A peer on port 179 with default transport options.
+    pub fn new(session: SessionConfig) -> Self {
+        PeerConfig {
+            session,
+            port: BGP_PORT,
+            local_address: None,
+            transport: TransportOptions::default(),
+        }
+    }
+
+    fn ebgp(&self) -> bool {
+        self.session.fsm.local_as != self.session.fsm.peer_as
+    }
+}
+
+/// The speaker's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SpeakerConfig {
+    /// Addresses to listen on (port 0: an ephemeral port, see
+    /// [`Speaker::local_addrs`]). Empty: no listener (active-only).
+    pub listen: Vec<SocketAddr>,
+    /// The peers.
+    pub peers: Vec<PeerConfig>,
+    /// Size of the event channel shared by all peers (default 1024 when 0).
+    pub event_queue: usize,
+}
+
+/// Why the speaker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SpeakerError {
+    /// A peer's FSM settings are refused.
+    #[error("peer {peer}: {source}")]
+    Config {
+        /// The peer.
+        peer: IpAddr,
+        /// What is wrong.
+        source: ConfigError,
+    },
+    /// Two peers with one address.
+    #[error("peer {0} configured twice")]
+    DuplicatePeer(IpAddr),
+    /// A TCP-MD5 key over 80 octets.
+    #[error("peer {0}: TCP-MD5 key longer than {MAX_MD5_KEY_LEN} octets")]
+    Md5KeyTooLong(IpAddr),
+    /// A listening socket could not be set up.
+    #[error("listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+struct PeerEntry {
+    incoming: mpsc::Sender<TcpStream>,
+    transport: TransportOptions,
+    ebgp: bool,
+}
+
+/// A running speaker. Dropping it stops the listeners; the session tasks
+/// end with a Cease (Peer De-configured) once their command senders are
+/// dropped too.
+#[derive(Debug)]
+pub struct Speaker {
+    local_addrs: Vec<SocketAddr>,
+    commands: HashMap<IpAddr, mpsc::Sender<SessionCommand>>,
+    states: HashMap<IpAddr, watch::Receiver<State>>,
+    tasks: Vec<JoinHandle<()>>,
+    listeners: Vec<JoinHandle<()>>,
+    rejected: Arc<AtomicU64>,
+}
+
+impl Speaker {
+    /// Bind the listeners and start every peer's session task. Returns the
+    /// speaker and the receiver of all peers' events.
+    pub async fn start(
+        config: SpeakerConfig,
+    ) -> Result<(Speaker, mpsc::Receiver<PeerEvent>), SpeakerError> {
+        let queue = if config.event_queue == 0 {
+            1024
+        } else {
+            config.event_queue
+        };
+        let (events_tx, events) = mpsc::channel(queue);
+        let mut md5 = Vec::new();
+        for p in &config.peers {
+            if let Some(k) = &p.transport.md5_key {
+                if k.len() > MAX_MD5_KEY_LEN {
+                    return Err(SpeakerError::Md5KeyTooLong(p.session.peer));
+                }
+                md5.push((p.session.peer, k.clone()));
+            }
+        }
+        let mut listeners = Vec::new();
+        for &addr in &config.listen {
+            let l = listen(addr, &md5).map_err(|source| SpeakerError::Listen { addr, source })?;
+            listeners.push(l);
+        }
+        let mut entries = HashMap::new();
+        let mut commands = HashMap::new();
+        let mut states = HashMap::new();
+        let mut tasks = Vec::new();
+        for p in config.peers {
+            let peer = p.session.peer;
+            if entries.contains_key(&peer) {
+                return Err(SpeakerError::DuplicatePeer(peer));
+            }
+            let connector = TcpConnector {
+                remote: SocketAddr::new(peer, p.port),
+                local: p.local_address,
+                options: p.transport.clone(),
+                ebgp: p.ebgp(),
+            };
+            let ebgp = p.ebgp();
+            let SessionHandle {
+                commands: c,
+                incoming,
+                state,
+                task,
+            } = spawn_session(p.session, connector, events_tx.clone())
+                .map_err(|source| SpeakerError::Config { peer, source })?;
+            entries.insert(
+                peer,
+                PeerEntry {
+                    incoming,
+                    transport: p.transport,
+                    ebgp,
+                },
+            );
+            commands.insert(peer, c);
+            states.insert(peer, state);
+            tasks.push(task);
+        }
+        let entries = Arc::new(entries);
+        let rejected = Arc::new(AtomicU64::new(0));
+        let mut local_addrs = Vec::new();
+        let mut handles = Vec::new();
+        for l in listeners {
+            local_addrs.push(l.local_addr().map_err(|source| SpeakerError::Listen {
+                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                source,
+            })?);
+            handles.push(tokio::spawn(accept_loop(
+                l,
+                Arc::clone(&entries),
+                Arc::clone(&rejected),
+            )));
+        }
+        Ok((
+            Speaker {
+                local_addrs,
+                commands,
+                states,
+                tasks,
+                listeners: handles,
+                rejected,
+            },
+            events,
+        ))
+    }
+
+    /// The bound listening addresses (with the ephemeral port filled in).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// The command sender of a peer.
+    pub fn commands(&self, peer: IpAddr) -> Option<&mpsc::Sender<SessionCommand>> {
+        self.commands.get(&peer)
+    }
+
+    /// A peer's current FSM state.
+    pub fn state(&self, peer: IpAddr) -> Option<State> {
+        self.states.get(&peer).map(|s| *s.borrow())
+    }
+
+    /// Watch a peer's FSM state.
+    pub fn watch_state(&self, peer: IpAddr) -> Option<watch::Receiver<State>> {
+        self.states.get(&peer).cloned()
+    }
+
+    /// Connections refused because they came from no configured peer.
+    pub fn rejected_connections(&self) -> u64 {
+        self.rejected.load(Ordering::Relaxed)
+    }
+
+    /// Planned stop (RFC 4724 §4.1): every peer with graceful restart
+    /// closes without a NOTIFICATION, the others with Cease / Administrative
+    /// Shutdown; waits for the session tasks to end.
+    pub async fn stop_graceful(mut self) {
+        for l in self.listeners.drain(..) {
+            l.abort();
+        }
+        for c in self.commands.values() {
+            let _ = c.send(SessionCommand::StopGraceful).await;
+        }
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Speaker {
+    fn drop(&mut self) {
+        for l in &self.listeners {
+            l.abort();
+        }
+    }
+}
+
+/// Accept connections; hand each to its peer's session task, or close it
+/// at once when its source is no configured peer.
+async fn accept_loop(
+    listener: TcpListener,
+    peers: Arc<HashMap<IpAddr, PeerEntry>>,
+    rejected: Arc<AtomicU64>,
+) {
+    loop {
+        let (stream, from) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let ip = from.ip().to_canonical();
+        let Some(p) = peers.get(&ip) else {
+            rejected.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(%from, "connection from an unconfigured address refused");
+            drop(stream);
+            continue;
+        };
+        if let Err(e) = p.transport.apply(&stream, from.is_ipv6(), p.ebgp) {
+            tracing::warn!(%from, error = %e, "socket options on accepted connection");
+            continue;
+        }
+        if p.incoming.try_send(stream).is_err() {
+            tracing::debug!(%from, "peer busy, connection closed");
+        }
+    }
+}
