@@ -1,1 +1,28 @@
 //! The kernel FIB writer: installs Loc-RIB routes with rtnetlink.
+//!
+//! - [`route`]: the writer's route type ([`RouteChange`], [`Target`],
+//!   [`Gateway`]) and the conversion from [`ribs::rib::FibChange`].
+//! - [`netlink`]: the rtnetlink messages, encoded and decoded by hand.
+//! - [`socket`]: netlink sockets, batched writes with errors matched by
+//!   sequence number, dumps.
+//! - [`links`]: interfaces and connected prefixes: which next hops are
+//!   usable now.
+//! - [`writer`]: the writer task and its [`FibHandle`].
+//!
+//! Safety rules (see `docs/fib.md`): every route Twill writes carries its
+//! own protocol number; a route of another protocol is never replaced
+//! (new routes are created with `NLM_F_EXCL`) nor deleted (deletes name the
+//! protocol, which the kernel matches); on exit the routes stay unless
+//! [`ExitMode::RemoveRoutes`] is asked for.
+
+pub mod links;
+pub mod netlink;
+pub mod route;
+pub mod socket;
+pub mod writer;
+
+pub use route::{Gateway, RouteChange, Target};
+pub use writer::{
+    ExitMode, FibConfig, FibCounters, FibEntry, FibError, FibHandle, FibView, RouteError,
+    RouteState, DEFAULT_PROTOCOL, MAIN_TABLE,
+};
