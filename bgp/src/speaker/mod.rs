@@ -144,9 +144,11 @@ impl Speaker {
                 md5.push((p.session.peer, k.clone()));
             }
         }
+        let gtsm = config.peers.iter().any(|p| p.transport.gtsm_hops.is_some());
         let mut listeners = Vec::new();
         for &addr in &config.listen {
-            let l = listen(addr, &md5).map_err(|source| SpeakerError::Listen { addr, source })?;
+            let l =
+                listen(addr, &md5, gtsm).map_err(|source| SpeakerError::Listen { addr, source })?;
             listeners.push(l);
         }
         let mut entries = HashMap::new();

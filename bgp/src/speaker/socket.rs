@@ -67,8 +67,10 @@ impl TransportOptions {
 }
 
 /// Bind a listening socket on `addr` (`SO_REUSEADDR`; an IPv6 socket takes
-/// IPv6 only), with the TCP-MD5 key of each `(peer, key)`.
-pub fn listen(addr: SocketAddr, md5: &[(IpAddr, Vec<u8>)]) -> io::Result<TcpListener> {
+/// IPv6 only), with the TCP-MD5 key of each `(peer, key)`. `gtsm`: some
+/// peer uses GTSM, so the SYN-ACK must leave with TTL 255 (RFC 5082 §3);
+/// accepted sockets get each peer's own options.
+pub fn listen(addr: SocketAddr, md5: &[(IpAddr, Vec<u8>)], gtsm: bool) -> io::Result<TcpListener> {
     let domain = Domain::for_address(addr);
     let s = Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?;
     s.set_reuse_address(true)?;
@@ -78,6 +80,13 @@ pub fn listen(addr: SocketAddr, md5: &[(IpAddr, Vec<u8>)]) -> io::Result<TcpList
     for (peer, key) in md5 {
         if peer.is_ipv6() == addr.is_ipv6() {
             sockopt::set_tcp_md5sig(&s, *peer, key)?;
+        }
+    }
+    if gtsm {
+        if addr.is_ipv6() {
+            s.set_unicast_hops_v6(255)?;
+        } else {
+            s.set_ttl_v4(255)?;
         }
     }
     s.set_nonblocking(true)?;
