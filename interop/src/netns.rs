@@ -1,0 +1,363 @@
+//! Labs: network namespaces joined by veth pairs and bridges, and the
+//! guard that takes them down.
+//!
+//! Every name is unique to the lab (process id and a counter), so tests run
+//! in parallel. Nothing is created in the root namespace: a veth pair is
+//! created inside one namespace with its peer placed straight into the
+//! other, and a shared segment's bridge lives in a namespace of its own.
+//! Addresses come only from 198.18.0.0/15 (RFC 2544) and fd00::/8
+//! (RFC 4193); IPv6 addresses are added `nodad` so daemons can bind at once.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use crate::cmd::{self, run};
+use crate::error::{Error, Result};
+use crate::process::{self, Process};
+
+/// Labs started by this process so far (part of every name).
+static LABS: AtomicU32 = AtomicU32::new(0);
+/// Subnets handed out by this process so far: one /24 and one /64 each.
+static SUBNETS: AtomicU32 = AtomicU32::new(0);
+
+/// A network namespace of a lab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ns {
+    /// Its name in `ip netns list`.
+    pub name: String,
+    /// The short name the test gave it.
+    pub short: String,
+}
+
+/// One end of a link or a segment: an interface and its addresses.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The namespace the interface is in.
+    pub ns: Ns,
+    /// The interface name (inside `ns`).
+    pub ifname: String,
+    /// Its IPv4 address (prefix length 24).
+    pub v4: Ipv4Addr,
+    /// Its IPv6 address (prefix length 64).
+    pub v6: Ipv6Addr,
+}
+
+impl Endpoint {
+    /// The address of the given family.
+    pub fn addr(&self, family: crate::router::Family) -> IpAddr {
+        match family {
+            crate::router::Family::Ipv4 => IpAddr::V4(self.v4),
+            crate::router::Family::Ipv6 => IpAddr::V6(self.v6),
+        }
+    }
+
+    /// The interface's IPv6 link-local address (`fe80::/64`), once the
+    /// kernel has assigned it.
+    pub fn link_local(&self) -> Result<Ipv6Addr> {
+        let out = run(
+            "ip",
+            [
+                "-n",
+                &self.ns.name,
+                "-j",
+                "-6",
+                "addr",
+                "show",
+                "dev",
+                &self.ifname,
+                "scope",
+                "link",
+            ],
+        )?;
+        let value = cmd::json("ip -j addr", &out)?;
+        value
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|link| link["addr_info"].as_array().into_iter().flatten())
+            .find_map(|a| a["local"].as_str()?.parse().ok())
+            .ok_or_else(|| Error::Parse {
+                what: format!("link-local address of {} in {}", self.ifname, self.ns.short),
+                detail: "none assigned".into(),
+                output: out,
+            })
+    }
+}
+
+/// A point-to-point link between two namespaces.
+#[derive(Debug, Clone)]
+pub struct Link {
+    /// The end in the first namespace (host .1 / ::1).
+    pub a: Endpoint,
+    /// The end in the second namespace (host .2 / ::2).
+    pub b: Endpoint,
+}
+
+/// A lab: namespaces, links, daemons, and a per-lab directory for
+/// configurations, sockets and logs. Dropping it stops every process it
+/// started (by PID, then any process left in its namespaces) and deletes
+/// every namespace, also when the test panics. The directory is removed
+/// unless the thread is panicking (then its path is printed, to read logs).
+#[derive(Debug)]
+pub struct Lab {
+    id: String,
+    dir: PathBuf,
+    namespaces: Vec<Ns>,
+    processes: Vec<Process>,
+    links: u32,
+}
+
+impl Lab {
+    /// Creates an empty lab named after `test` (for its directory).
+    pub fn new(test: &str) -> Result<Lab> {
+        let id = format!(
+            "tw{}x{}",
+            std::process::id(),
+            LABS.fetch_add(1, Ordering::Relaxed)
+        );
+        let dir = std::env::temp_dir().join(format!("twill-interop-{test}-{id}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            what: format!("cannot create {}", dir.display()),
+            source,
+        })?;
+        Ok(Lab {
+            id,
+            dir,
+            namespaces: Vec::new(),
+            processes: Vec::new(),
+            links: 0,
+        })
+    }
+
+    /// The lab's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Creates a namespace with `lo` up and forwarding on (it may route).
+    pub fn namespace(&mut self, short: &str) -> Result<Ns> {
+        let ns = Ns {
+            name: format!("{}-{short}", self.id),
+            short: short.to_owned(),
+        };
+        run("ip", ["netns", "add", &ns.name])?;
+        // Registered before anything else can fail, so Drop deletes it.
+        self.namespaces.push(ns.clone());
+        run("ip", ["-n", &ns.name, "link", "set", "lo", "up"])?;
+        cmd::run_in(
+            &ns.name,
+            "sysctl",
+            [
+                "-q",
+                "-w",
+                "net.ipv4.ip_forward=1",
+                "net.ipv6.conf.all.forwarding=1",
+                "net.ipv6.conf.default.accept_dad=0",
+            ],
+        )?;
+        Ok(ns)
+    }
+
+    /// The next free /24 and /64 (process-wide, so labs never share one).
+    fn subnet() -> Result<(Ipv4Addr, Ipv6Addr)> {
+        let k = SUBNETS.fetch_add(1, Ordering::Relaxed);
+        if k >= 512 {
+            return Err(Error::Environment(
+                "198.18.0.0/15 exhausted: more than 512 links in one test process".into(),
+            ));
+        }
+        let v4 = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 0)) + (k << 8));
+        let v6 = Ipv6Addr::new(0xfd00, 0x7e11, 0, k as u16, 0, 0, 0, 0);
+        Ok((v4, v6))
+    }
+
+    /// Gives `ifname` in `ns` host number `host` of the subnet, and sets it up.
+    fn address(ns: &Ns, ifname: &str, subnet: (Ipv4Addr, Ipv6Addr), host: u8) -> Result<Endpoint> {
+        let v4 = Ipv4Addr::from(u32::from(subnet.0) + u32::from(host));
+        let v6 = Ipv6Addr::from(u128::from(subnet.1) + u128::from(host));
+        let n = &ns.name;
+        run(
+            "ip",
+            ["-n", n, "addr", "add", &format!("{v4}/24"), "dev", ifname],
+        )?;
+        run(
+            "ip",
+            [
+                "-n",
+                n,
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                ifname,
+                "nodad",
+            ],
+        )?;
+        run("ip", ["-n", n, "link", "set", ifname, "up"])?;
+        Ok(Endpoint {
+            ns: ns.clone(),
+            ifname: ifname.to_owned(),
+            v4,
+            v6,
+        })
+    }
+
+    /// Joins `a` and `b` with a veth pair, created in `a` with its peer
+    /// placed straight into `b`; both ends named `l<N>` and addressed
+    /// from a fresh /24 and /64.
+    pub fn link(&mut self, a: &Ns, b: &Ns) -> Result<Link> {
+        let ifname = format!("l{}", self.links);
+        self.links += 1;
+        run(
+            "ip",
+            [
+                "-n", &a.name, "link", "add", &ifname, "type", "veth", "peer", "name", &ifname,
+                "netns", &b.name,
+            ],
+        )?;
+        let subnet = Self::subnet()?;
+        Ok(Link {
+            a: Self::address(a, &ifname, subnet, 1)?,
+            b: Self::address(b, &ifname, subnet, 2)?,
+        })
+    }
+
+    /// A shared segment: a bridge in a namespace of its own, and one veth
+    /// from each member to it; member `i` gets host number `i + 1`.
+    pub fn segment(&mut self, short: &str, members: &[&Ns]) -> Result<Vec<Endpoint>> {
+        let hub = self.namespace(short)?;
+        run(
+            "ip",
+            ["-n", &hub.name, "link", "add", "br0", "type", "bridge"],
+        )?;
+        run("ip", ["-n", &hub.name, "link", "set", "br0", "up"])?;
+        let subnet = Self::subnet()?;
+        let mut ends = Vec::new();
+        for (i, member) in members.iter().enumerate() {
+            let ifname = format!("l{}", self.links);
+            self.links += 1;
+            run(
+                "ip",
+                [
+                    "-n",
+                    &hub.name,
+                    "link",
+                    "add",
+                    &ifname,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    &ifname,
+                    "netns",
+                    &member.name,
+                ],
+            )?;
+            run(
+                "ip",
+                [
+                    "-n", &hub.name, "link", "set", &ifname, "master", "br0", "up",
+                ],
+            )?;
+            let host = u8::try_from(i + 1)
+                .map_err(|_| Error::Environment(format!("segment {short}: too many members")))?;
+            ends.push(Self::address(member, &ifname, subnet, host)?);
+        }
+        Ok(ends)
+    }
+
+    /// Starts `program args...` in `ns` (see [`Process::spawn`]); its log
+    /// is `<lab dir>/<label>.log`. Returns its PID.
+    pub fn spawn(
+        &mut self,
+        ns: &Ns,
+        label: &str,
+        program: &str,
+        args: &[String],
+        env: &[(String, String)],
+    ) -> Result<u32> {
+        let log = self.dir.join(format!("{label}.log"));
+        let process = Process::spawn(label, &ns.name, program, args, env, &log)?;
+        let pid = process.pid();
+        self.processes.push(process);
+        Ok(pid)
+    }
+
+    /// The process started under `label`.
+    pub fn process(&mut self, label: &str) -> Option<&mut Process> {
+        self.processes.iter_mut().find(|p| p.label() == label)
+    }
+
+    /// Stops the process started under `label` (a restart test starts it
+    /// again with [`Lab::spawn`]).
+    pub fn stop(&mut self, label: &str) {
+        if let Some(i) = self.processes.iter().position(|p| p.label() == label) {
+            let mut process = self.processes.remove(i);
+            process.stop();
+        }
+    }
+
+    /// The PIDs of the processes this lab started and still runs.
+    pub fn pids(&self) -> Vec<u32> {
+        self.processes.iter().map(Process::pid).collect()
+    }
+
+    /// The names of this lab's namespaces.
+    pub fn namespace_names(&self) -> Vec<String> {
+        self.namespaces.iter().map(|n| n.name.clone()).collect()
+    }
+
+    /// Every PID running in this lab's namespaces (`ip netns pids`):
+    /// the daemons and whatever they started.
+    pub fn pids_in_namespaces(&self) -> Vec<u32> {
+        self.namespaces
+            .iter()
+            .filter_map(|ns| run("ip", ["netns", "pids", &ns.name]).ok())
+            .flat_map(|out| {
+                out.split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect::<Vec<u32>>()
+            })
+            .filter(|&pid| process::alive(pid))
+            .collect()
+    }
+
+    /// Stops every process and deletes every namespace (what Drop does).
+    fn teardown(&mut self) {
+        for mut process in self.processes.drain(..).rev() {
+            process.stop();
+        }
+        // Anything still in a namespace (a daemon's own children that left
+        // its process group) is stopped by PID.
+        for _ in 0..3 {
+            let left = self.pids_in_namespaces();
+            if left.is_empty() {
+                break;
+            }
+            for pid in &left {
+                tracing::warn!(pid, "process left in a lab namespace: SIGKILL");
+                process::signal(*pid, "KILL");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for ns in self.namespaces.drain(..).rev() {
+            if let Err(e) = run("ip", ["netns", "del", &ns.name]) {
+                eprintln!("interop: cannot delete namespace {}: {e}", ns.name);
+            }
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.teardown();
+        if std::thread::panicking() {
+            eprintln!("interop: lab logs kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}

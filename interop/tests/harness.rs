@@ -1,0 +1,442 @@
+//! The harness proven on real daemons: labs, BIRD, FRR, GoBGP and ExaBGP
+//! in network namespaces, and the guard that takes them down.
+//!
+//! Each test builds its own lab (unique namespace names and subnets), so
+//! the tests run in parallel. They need root and the Debian packages; they
+//! fail saying what is missing, or skip with `TWILL_SKIP_NETNS=1`.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use interop::bird::Bird;
+use interop::exabgp::{Announcement, ExaBgp};
+use interop::frr::Frr;
+use interop::gobgp::GoBgp;
+use interop::peer::{wait_established, wait_no_route, wait_route};
+use interop::{
+    ensure, env, kernel, prefix, process, wait, Daemon, Family, Lab, Neighbor, Peer, Result, Route,
+    Router, SessionState,
+};
+
+/// Deadline for a session or a route (they take 1-5 s with the short
+/// timers the harness configures; gobgpd is the slowest).
+const T: Duration = Duration::from_secs(30);
+
+fn neighbor(name: &str, to: IpAddr, from: IpAddr, asn: u32) -> Neighbor {
+    Neighbor::new(name, to, from, asn)
+}
+
+fn route_with(p: &str, communities: &[(u16, u16)], large: &[(u32, u32, u32)]) -> Route {
+    let mut r = Route::new(prefix(p));
+    r.communities = communities.to_vec();
+    r.large_communities = large.to_vec();
+    r
+}
+
+/// BIRD (AS 65001) and FRR (a 4-octet AS) over one link, over `family`
+/// transport: both sides Established; BIRD's route reaches FRR with its
+/// AS_PATH and communities and is installed in FRR's namespace kernel
+/// table; FRR's route reaches BIRD with its MED and community.
+fn bird_frr_ebgp(test: &str, family: Family, ours: &str, theirs: &str) -> Result<()> {
+    let mut lab = Lab::new(test)?;
+    let a = lab.namespace("bird")?;
+    let b = lab.namespace("frr")?;
+    let link = lab.link(&a, &b)?;
+    let (bird_addr, frr_addr) = (link.a.addr(family), link.b.addr(family));
+    const FRR_AS: u32 = 4_200_000_002;
+
+    let mut r1 = Router::new("r1", 65001, link.a.v4);
+    r1.neighbors
+        .push(neighbor("frr", frr_addr, bird_addr, FRR_AS));
+    r1.originate
+        .push(route_with(ours, &[(65001, 42)], &[(65001, 1, 2)]));
+    let mut r2 = Router::new("r2", FRR_AS, link.b.v4);
+    r2.neighbors
+        .push(neighbor("bird", bird_addr, frr_addr, 65001));
+    let mut back = route_with(theirs, &[(64512, 9)], &[]);
+    back.med = Some(77);
+    r2.originate.push(back);
+
+    let bird = Bird::start(&mut lab, &a, r1)?;
+    let frr = Frr::start(&mut lab, &b, r2)?;
+    wait_established(&bird, frr_addr, T)?;
+    wait_established(&frr, bird_addr, T)?;
+
+    let got = wait_route(&frr, prefix(ours), T)?;
+    ensure(got.as_path == [65001], || {
+        format!("AS_PATH at FRR: {got:?}")
+    })?;
+    ensure(got.communities == [(65001, 42)], || {
+        format!("communities at FRR: {got:?}")
+    })?;
+    ensure(got.large_communities == [(65001, 1, 2)], || {
+        format!("large communities at FRR: {got:?}")
+    })?;
+    ensure(got.next_hop == Some(bird_addr), || {
+        format!("next hop at FRR: {got:?}")
+    })?;
+
+    // zebra installs it in FRR's namespace, through BIRD's address on the
+    // link (for IPv6, FRR may prefer BIRD's link-local address).
+    let mut gateways = vec![bird_addr];
+    if family == Family::Ipv6 {
+        gateways.push(IpAddr::V6(link.a.link_local()?));
+    }
+    let installed = wait::until(
+        &format!("{ours} in FRR's kernel table"),
+        T,
+        || kernel::route(&b, prefix(ours)),
+        || frr.view(),
+    )?;
+    ensure(
+        installed.protocol.as_deref() == Some("bgp")
+            && installed.devices == [link.b.ifname.clone()]
+            && installed.gateways.len() == 1
+            && gateways.contains(&installed.gateways[0]),
+        || format!("kernel route in FRR's namespace: {installed:?}, want via one of {gateways:?}"),
+    )?;
+
+    let got = wait_route(&bird, prefix(theirs), T)?;
+    ensure(got.as_path == [FRR_AS], || {
+        format!("AS_PATH at BIRD: {got:?}")
+    })?;
+    ensure(got.med == Some(77), || format!("MED at BIRD: {got:?}"))?;
+    ensure(got.communities == [(64512, 9)], || {
+        format!("communities at BIRD: {got:?}")
+    })?;
+    // BIRD's kernel protocol installs what it learned, in its namespace.
+    let installed = wait::until(
+        &format!("{theirs} in BIRD's kernel table"),
+        T,
+        || kernel::route(&a, prefix(theirs)),
+        || bird.view(),
+    )?;
+    ensure(installed.protocol.as_deref() == Some("bird"), || {
+        format!("kernel route in BIRD's namespace: {installed:?}")
+    })
+}
+
+#[test]
+fn bird_frr_ebgp_over_ipv4() -> Result<()> {
+    if !env::preflight("bird_frr_ebgp_over_ipv4", &[Daemon::Bird, Daemon::Frr]) {
+        return Ok(());
+    }
+    bird_frr_ebgp(
+        "bird-frr-v4",
+        Family::Ipv4,
+        "203.0.113.0/24",
+        "198.51.100.0/24",
+    )
+}
+
+#[test]
+fn bird_frr_ebgp_over_ipv6() -> Result<()> {
+    if !env::preflight("bird_frr_ebgp_over_ipv6", &[Daemon::Bird, Daemon::Frr]) {
+        return Ok(());
+    }
+    bird_frr_ebgp(
+        "bird-frr-v6",
+        Family::Ipv6,
+        "2001:db8:7::/48",
+        "2001:db8:9::/48",
+    )
+}
+
+/// BIRD and GoBGP: Established on both sides, and a route each way with
+/// its AS_PATH and communities.
+#[test]
+fn bird_gobgp_ebgp() -> Result<()> {
+    if !env::preflight("bird_gobgp_ebgp", &[Daemon::Bird, Daemon::GoBgp]) {
+        return Ok(());
+    }
+    let mut lab = Lab::new("bird-gobgp")?;
+    let a = lab.namespace("bird")?;
+    let c = lab.namespace("gobgp")?;
+    let link = lab.link(&a, &c)?;
+    let (bird_addr, gobgp_addr) = (IpAddr::V4(link.a.v4), IpAddr::V4(link.b.v4));
+    let mut r1 = Router::new("r1", 65001, link.a.v4);
+    r1.neighbors
+        .push(neighbor("gobgp", gobgp_addr, bird_addr, 65003));
+    r1.originate
+        .push(route_with("203.0.113.0/24", &[(65001, 42)], &[]));
+    let mut r3 = Router::new("r3", 65003, link.b.v4);
+    r3.neighbors
+        .push(neighbor("bird", bird_addr, gobgp_addr, 65001));
+    r3.originate
+        .push(route_with("192.0.2.0/24", &[(65003, 3)], &[(65003, 0, 1)]));
+
+    let bird = Bird::start(&mut lab, &a, r1)?;
+    let gobgp = GoBgp::start(&mut lab, &c, r3)?;
+    wait_established(&bird, gobgp_addr, T)?;
+    wait_established(&gobgp, bird_addr, T)?;
+
+    let got = wait_route(&gobgp, prefix("203.0.113.0/24"), T)?;
+    ensure(
+        got.as_path == [65001]
+            && got.communities == [(65001, 42)]
+            && got.next_hop == Some(bird_addr),
+        || format!("route at GoBGP: {got:?}"),
+    )?;
+    let got = wait_route(&bird, prefix("192.0.2.0/24"), T)?;
+    ensure(
+        got.as_path == [65003]
+            && got.communities == [(65003, 3)]
+            && got.large_communities == [(65003, 0, 1)]
+            && got.next_hop == Some(gobgp_addr),
+        || format!("route at BIRD: {got:?}"),
+    )
+}
+
+/// ExaBGP announces a route that BIRD then holds with its attributes, and
+/// withdraws it through the same command channel.
+#[test]
+fn exabgp_announces_to_bird() -> Result<()> {
+    if !env::preflight("exabgp_announces_to_bird", &[Daemon::Bird, Daemon::ExaBgp]) {
+        return Ok(());
+    }
+    let mut lab = Lab::new("exa-bird")?;
+    let a = lab.namespace("bird")?;
+    let d = lab.namespace("exabgp")?;
+    let link = lab.link(&a, &d)?;
+    let (bird_addr, exa_addr) = (IpAddr::V4(link.a.v4), IpAddr::V4(link.b.v4));
+    let mut r1 = Router::new("r1", 65001, link.a.v4);
+    r1.neighbors
+        .push(neighbor("exa", exa_addr, bird_addr, 65004));
+    let mut r4 = Router::new("r4", 65004, link.b.v4);
+    r4.neighbors
+        .push(neighbor("bird", bird_addr, exa_addr, 65001));
+    let mut sent = route_with("198.51.100.0/24", &[(65004, 7)], &[(65004, 1, 1)]);
+    sent.med = Some(12);
+    r4.originate.push(sent);
+
+    let bird = Bird::start(&mut lab, &a, r1)?;
+    let exa = ExaBgp::start(&mut lab, &d, r4)?;
+    wait_established(&bird, exa_addr, T)
+        .map_err(|e| interop::Error::Assertion(format!("{e}\n{}", exa.view())))?;
+    let got = wait_route(&bird, prefix("198.51.100.0/24"), T)?;
+    ensure(
+        got.as_path == [65004]
+            && got.communities == [(65004, 7)]
+            && got.large_communities == [(65004, 1, 1)]
+            && got.med == Some(12)
+            && got.next_hop == Some(exa_addr),
+        || format!("route at BIRD: {got:?}"),
+    )?;
+
+    let later = Announcement::new(route_with("198.51.101.0/24", &[(65004, 8)], &[]));
+    exa.announce(&later)?;
+    let got = wait_route(&bird, prefix("198.51.101.0/24"), T)?;
+    ensure(got.communities == [(65004, 8)], || {
+        format!("route at BIRD: {got:?}")
+    })?;
+    exa.withdraw(prefix("198.51.100.0/24"))?;
+    wait_no_route(&bird, prefix("198.51.100.0/24"), T)?;
+    ensure(bird.route(prefix("198.51.101.0/24"))?.is_some(), || {
+        "the withdrawal took the other route too".into()
+    })
+}
+
+/// TCP-MD5 (RFC 2385) between BIRD and FRR: with the same password the
+/// session establishes; with different passwords it never does, while
+/// both keep trying (1 s connect retry) for the whole observation.
+#[test]
+fn tcp_md5_bird_frr() -> Result<()> {
+    if !env::preflight("tcp_md5_bird_frr", &[Daemon::Bird, Daemon::Frr]) {
+        return Ok(());
+    }
+    let mut lab = Lab::new("md5")?;
+    let a = lab.namespace("bird")?;
+    let good_ns = lab.namespace("frrgood")?;
+    let bad_ns = lab.namespace("frrbad")?;
+    let good = lab.link(&a, &good_ns)?;
+    let bad = lab.link(&a, &bad_ns)?;
+    let v4 = |x: std::net::Ipv4Addr| IpAddr::V4(x);
+
+    let mut r1 = Router::new("r1", 65001, good.a.v4);
+    let mut n = neighbor("good", v4(good.b.v4), v4(good.a.v4), 65002);
+    n.password = Some("s3cret-one".into());
+    r1.neighbors.push(n);
+    let mut n = neighbor("bad", v4(bad.b.v4), v4(bad.a.v4), 65003);
+    n.password = Some("s3cret-one".into());
+    r1.neighbors.push(n);
+
+    let mut r2 = Router::new("r2", 65002, good.b.v4);
+    let mut n = neighbor("bird", v4(good.a.v4), v4(good.b.v4), 65001);
+    n.password = Some("s3cret-one".into());
+    r2.neighbors.push(n);
+    let mut r3 = Router::new("r3", 65003, bad.b.v4);
+    let mut n = neighbor("bird", v4(bad.a.v4), v4(bad.b.v4), 65001);
+    n.password = Some("s3cret-two".into());
+    r3.neighbors.push(n);
+
+    let bird = Bird::start(&mut lab, &a, r1)?;
+    let frr_good = Frr::start(&mut lab, &good_ns, r2)?;
+    let frr_bad = Frr::start(&mut lab, &bad_ns, r3)?;
+    wait_established(&bird, v4(good.b.v4), T)?;
+    wait_established(&frr_good, v4(good.a.v4), T)?;
+    // The bad pair had the same time as the good one, and keeps trying.
+    wait::holds(
+        "no session with mismatched TCP-MD5 passwords",
+        Duration::from_secs(6),
+        || {
+            Ok(
+                bird.session_state(v4(bad.b.v4))? != SessionState::Established
+                    && frr_bad.session_state(v4(bad.a.v4))? != SessionState::Established,
+            )
+        },
+        || format!("{}\n{}", bird.view(), frr_bad.view()),
+    )
+}
+
+/// Checks that nothing of a dropped lab is left: no namespace of its
+/// names, no live process of its PIDs.
+fn assert_gone(namespaces: &[String], pids: &[u32]) -> Result<()> {
+    let list = interop::cmd::run("ip", ["netns", "list"])?;
+    let left: Vec<&String> = namespaces
+        .iter()
+        .filter(|n| list.split_whitespace().any(|w| w == n.as_str()))
+        .collect();
+    ensure(left.is_empty(), || {
+        format!("namespaces left behind: {left:?}")
+    })?;
+    let alive: Vec<&u32> = pids.iter().filter(|p| process::alive(**p)).collect();
+    ensure(alive.is_empty(), || {
+        format!("processes left behind: {alive:?}")
+    })
+}
+
+/// Starts BIRD, FRR and ExaBGP (whose API helper is a child process) in a
+/// lab, and returns its namespaces and every PID running in them.
+fn busy_lab(lab: &mut Lab) -> Result<(Vec<String>, Vec<u32>)> {
+    let a = lab.namespace("bird")?;
+    let b = lab.namespace("frr")?;
+    let d = lab.namespace("exabgp")?;
+    let ab = lab.link(&a, &b)?;
+    let ad = lab.link(&a, &d)?;
+    lab.segment("seg", &[&a, &b, &d])?;
+    let mut r1 = Router::new("r1", 65001, ab.a.v4);
+    r1.neighbors
+        .push(neighbor("frr", ab.b.v4.into(), ab.a.v4.into(), 65002));
+    r1.neighbors
+        .push(neighbor("exa", ad.b.v4.into(), ad.a.v4.into(), 65004));
+    let mut r2 = Router::new("r2", 65002, ab.b.v4);
+    r2.neighbors
+        .push(neighbor("bird", ab.a.v4.into(), ab.b.v4.into(), 65001));
+    let mut r4 = Router::new("r4", 65004, ad.b.v4);
+    r4.neighbors
+        .push(neighbor("bird", ad.a.v4.into(), ad.b.v4.into(), 65001));
+    let bird = Bird::start(lab, &a, r1)?;
+    Frr::start(lab, &b, r2)?;
+    ExaBgp::start(lab, &d, r4)?;
+    wait_established(&bird, ab.b.v4.into(), T)?;
+    wait_established(&bird, ad.b.v4.into(), T)?;
+    let pids = lab.pids_in_namespaces();
+    // bird, zebra, bgpd, exabgp and its `tail` helper at least.
+    ensure(pids.len() >= 5, || {
+        format!("expected 5 processes, saw {pids:?}")
+    })?;
+    for pid in lab.pids() {
+        ensure(pids.contains(&pid), || {
+            format!("started pid {pid} not in the lab's namespaces {pids:?}")
+        })?;
+    }
+    Ok((lab.namespace_names(), pids))
+}
+
+#[test]
+fn guard_leaves_nothing_after_drop() -> Result<()> {
+    if !env::preflight("guard_leaves_nothing_after_drop", &Daemon::ALL) {
+        return Ok(());
+    }
+    let mut lab = Lab::new("guard-drop")?;
+    let (namespaces, pids) = busy_lab(&mut lab)?;
+    ensure(namespaces.len() == 4, || {
+        format!("namespaces: {namespaces:?}")
+    })?;
+    drop(lab);
+    assert_gone(&namespaces, &pids)
+}
+
+#[test]
+fn guard_leaves_nothing_after_panic() -> Result<()> {
+    if !env::preflight("guard_leaves_nothing_after_panic", &Daemon::ALL) {
+        return Ok(());
+    }
+    let seen = std::sync::Mutex::new(None);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut lab = Lab::new("guard-panic").unwrap();
+        let state = busy_lab(&mut lab);
+        *seen.lock().unwrap() = Some((state, lab.dir().to_owned()));
+        panic!("a failing scenario (deliberate)");
+    }));
+    ensure(outcome.is_err(), || "the closure did not panic".into())?;
+    let (state, dir) = seen.into_inner().unwrap().unwrap();
+    // On panic the guard keeps the lab's logs for reading; not needed here.
+    let _ = std::fs::remove_dir_all(dir);
+    let (namespaces, pids) = state?;
+    assert_gone(&namespaces, &pids)
+}
+
+/// Links and segments carry traffic between namespaces over IPv4 and
+/// IPv6 (ping), and nothing is added to the root namespace.
+#[test]
+fn lab_links_and_segments_carry_traffic() -> Result<()> {
+    if !env::preflight("lab_links_and_segments_carry_traffic", &[]) {
+        return Ok(());
+    }
+    let root_before = interop::cmd::run("ip", ["-j", "addr"])?;
+    let mut lab = Lab::new("links")?;
+    let a = lab.namespace("a")?;
+    let b = lab.namespace("b")?;
+    let c = lab.namespace("c")?;
+    let link = lab.link(&a, &b)?;
+    let seg = lab.segment("seg", &[&a, &b, &c])?;
+    let ping = |ns: &interop::Ns, to: String| {
+        interop::cmd::run_in(&ns.name, "ping", ["-c", "1", "-W", "2", to.as_str()])
+    };
+    ping(&a, link.b.v4.to_string())?;
+    ping(&b, link.a.v6.to_string())?;
+    for from in &seg {
+        for to in &seg {
+            if from.ns != to.ns {
+                ping(&from.ns, to.v4.to_string())?;
+                ping(&from.ns, to.v6.to_string())?;
+            }
+        }
+    }
+    for end in [&link.a, &link.b].into_iter().chain(&seg) {
+        ensure(
+            end.v4.octets()[0] == 198 && (end.v4.octets()[1] & 0xfe) == 18,
+            || format!("{} is outside 198.18.0.0/15", end.v4),
+        )?;
+        ensure(end.v6.segments()[0] & 0xff00 == 0xfd00, || {
+            format!("{} is outside fd00::/8", end.v6)
+        })?;
+    }
+    let root_after = interop::cmd::run("ip", ["-j", "addr"])?;
+    ensure(root_before == root_after, || {
+        "the root namespace's addresses changed".into()
+    })
+}
+
+/// The versions tested are the versions installed: `docs/interop.md`
+/// names each daemon's version as its `--version` prints it.
+#[test]
+fn docs_name_the_installed_versions() -> Result<()> {
+    if !env::preflight("docs_name_the_installed_versions", &Daemon::ALL) {
+        return Ok(());
+    }
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/interop.md"))
+        .map_err(|e| interop::Error::Environment(format!("docs/interop.md: {e}")))?;
+    for daemon in Daemon::ALL {
+        let version = daemon.version()?;
+        println!("{}: {version}", daemon.name());
+        ensure(doc.contains(&version), || {
+            format!(
+                "docs/interop.md does not name the installed {}: `{version}`",
+                daemon.name()
+            )
+        })?;
+    }
+    Ok(())
+}
