@@ -797,3 +797,54 @@ async fn slow_rib_pushes_back_on_the_peer() {
     }
     assert!(got >= 2, "{got} events");
 }
+
+// --- restarting speaker: selection deferral (RFC 4724 §4.1) ---------------
+
+fn negotiated_with(caps: Vec<Capability>) -> SessionEvent {
+    let (decode, encode) = bgp::wire::Context::negotiate(&[], &caps);
+    SessionEvent::Established(Box::new(bgp::fsm::Negotiated {
+        hold_time: 90,
+        keepalive_time: 30,
+        peer_as: PEER_AS,
+        peer_id: PEER_ID,
+        peer_capabilities: caps,
+        decode,
+        encode,
+    }))
+}
+
+#[test]
+fn selection_deferral_waits_for_every_end_of_rib_or_the_timer() {
+    use bgp::session::SelectionDeferral;
+    let p1: IpAddr = "198.18.0.2".parse().unwrap();
+    let p2: IpAddr = "198.18.0.3".parse().unwrap();
+    let p3: IpAddr = "fd00::3".parse().unwrap();
+    let t0 = Instant::now();
+    let mut d = SelectionDeferral::new([p1, p2, p3], t0, 60);
+    assert_eq!(d.deadline(), t0 + Duration::from_secs(60));
+    assert!(!d.is_over(t0));
+    // p1: graceful restart for IPv4 and IPv6: both End-of-RIBs needed.
+    let gr = gr_open(120, true).capabilities;
+    let mut both = gr.clone();
+    if let Capability::GracefulRestart(g) = &mut both[1] {
+        g.families.push(GracefulRestartFamily {
+            family: Family::IPV6_UNICAST,
+            forwarding_state: true,
+        });
+    }
+    d.on_event(p1, &negotiated_with(both));
+    // p2: no graceful restart: not waited for once up.
+    d.on_event(p2, &negotiated_with(vec![Capability::FourOctetAs(PEER_AS)]));
+    // p3: graceful restart, IPv4 only.
+    d.on_event(p3, &negotiated_with(gr));
+    d.on_event(p1, &SessionEvent::EndOfRib(Family::IPV4_UNICAST));
+    d.on_event(p3, &SessionEvent::EndOfRib(Family::IPV4_UNICAST));
+    assert!(!d.is_over(t0), "p1 still owes its IPv6 End-of-RIB");
+    d.on_event(p1, &SessionEvent::EndOfRib(Family::IPV6_UNICAST));
+    assert!(d.is_over(t0));
+
+    // A peer that never comes up holds selection until the deadline.
+    let d = SelectionDeferral::new([p1], t0, 60);
+    assert!(!d.is_over(t0 + Duration::from_secs(59)));
+    assert!(d.is_over(t0 + Duration::from_secs(60)));
+}

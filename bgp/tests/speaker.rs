@@ -191,6 +191,8 @@ async fn pair(
 async fn exchange_update(p: &mut Pair, a_peer: IpAddr, b_peer: IpAddr) {
     expect_established(&mut p.a_events, a_peer).await;
     expect_established(&mut p.b_events, b_peer).await;
+    assert_eq!(p.a.state(a_peer), Some(State::Established));
+    assert_eq!(p.b.state(b_peer), Some(State::Established));
     let u = update(AS_A, ID_A, &["198.51.100.0/24", "203.0.113.0/25"]);
     p.a.commands(a_peer)
         .unwrap()
