@@ -1,0 +1,417 @@
+//! From the configuration to the RIB's and the FSM's types: exact values,
+//! and the compiled policies' behaviour on routes.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use bgp::wire::{
+    AddPathDirection, AddPathEntry, AsPath, AsSegment, Capability, Community, ExtendedNextHopEntry,
+    Family, GracefulRestart, GracefulRestartFamily, LargeCommunity, SegmentType,
+};
+use node_agent::config::{self, ValidConfig};
+use ribs::decision::DecisionConfig;
+use ribs::policy::{
+    Action, Disposition, Match, Policy, PolicyVerdict, PrefixList, PrefixListEntry, RouteContext,
+    Term,
+};
+use ribs::rib::MaxPrefix;
+use ribs::{NextHop, PathAttrs, PeerId, PeerInfo, PeerKind, Prefix};
+
+const EXAMPLE: &str = include_str!("../../deploy/examples/twill-agent.yaml");
+
+fn example() -> ValidConfig {
+    // One file per call: tests run in parallel.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let key = std::env::temp_dir().join(format!(
+        "twill-config-convert-{}-{n}.key",
+        std::process::id()
+    ));
+    std::fs::write(&key, b"k\n").expect("write key");
+    let text = EXAMPLE.replace("/etc/twill/tor-a.key", key.to_str().expect("utf-8"));
+    match config::from_yaml(&text) {
+        Ok(c) => c,
+        Err(e) => panic!("the example does not validate:\n{e}"),
+    }
+}
+
+fn v4(s: &str) -> Ipv4Addr {
+    s.parse().expect("IPv4 address")
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("IP address")
+}
+
+fn pfx(s: &str) -> Prefix {
+    s.parse().expect("prefix")
+}
+
+fn entry(p: &str, ge: Option<u8>, le: Option<u8>) -> PrefixListEntry {
+    PrefixListEntry::range(pfx(p), ge, le)
+}
+
+#[test]
+fn rib_config() {
+    let r = example().rib_config();
+    assert_eq!(r.local_asn, 64512);
+    assert_eq!(r.router_id, v4("198.18.0.10"));
+    assert_eq!(r.cluster_id, Some(v4("198.18.0.10")));
+    assert_eq!(
+        r.decision,
+        DecisionConfig {
+            always_compare_med: false,
+            med_missing_as_worst: false,
+            max_paths_ebgp: 4,
+            max_paths_ibgp: 1,
+            as_path_relax: true,
+            local_pref_default: 100,
+        }
+    );
+}
+
+fn from_tor() -> Policy {
+    Policy {
+        name: "from-tor".into(),
+        terms: vec![
+            Term {
+                name: "default-only".into(),
+                matches: vec![Match::Prefix(PrefixList::new(vec![
+                    entry("0.0.0.0/0", None, None),
+                    entry("::/0", None, None),
+                ]))],
+                actions: vec![Action::SetLocalPref(200)],
+                disposition: Disposition::Accept,
+            },
+            Term {
+                name: "tag-the-rest".into(),
+                matches: vec![
+                    Match::Community(Community::new(65001, 100)),
+                    Match::AsPathContains(65001),
+                ],
+                actions: vec![Action::AddCommunity(Community::new(64512, 1))],
+                disposition: Disposition::Continue,
+            },
+            Term {
+                name: "term-3".into(),
+                matches: vec![Match::Prefix(PrefixList::new(vec![entry(
+                    "198.18.64.0/18",
+                    None,
+                    Some(24),
+                )]))],
+                actions: vec![],
+                disposition: Disposition::Accept,
+            },
+        ],
+        default_action: Disposition::Reject,
+    }
+}
+
+#[test]
+fn policies_compile_to_exactly_these_terms() {
+    let v = example();
+    assert_eq!(v.policy("from-tor"), Some(&from_tor()));
+    let to_tor = Policy {
+        name: "to-tor".into(),
+        terms: vec![
+            Term {
+                name: "pods".into(),
+                matches: vec![
+                    Match::Prefix(PrefixList::new(vec![
+                        entry("198.18.128.0/17", Some(24), Some(32)),
+                        entry("fd00:198:18:8000::/49", Some(64), None),
+                    ])),
+                    Match::SourceKind(PeerKind::Local),
+                ],
+                actions: vec![
+                    Action::SetMed(10),
+                    Action::RemoveCommunity(Community::NO_EXPORT),
+                    Action::AddCommunity(Community::new(64512, 100)),
+                    Action::RemoveLargeCommunity(LargeCommunity {
+                        global_admin: 64512,
+                        local_data_1: 0,
+                        local_data_2: 0,
+                    }),
+                    Action::AddLargeCommunity(LargeCommunity {
+                        global_admin: 64512,
+                        local_data_1: 1,
+                        local_data_2: 1,
+                    }),
+                    Action::PrependAs {
+                        asn: 64512,
+                        count: 2,
+                    },
+                    Action::SetNextHopSelf,
+                ],
+                disposition: Disposition::Accept,
+            },
+            Term {
+                name: "from-node-2".into(),
+                matches: vec![
+                    Match::LargeCommunity(LargeCommunity {
+                        global_admin: 64512,
+                        local_data_1: 2,
+                        local_data_2: 2,
+                    }),
+                    Match::AsPathOriginatedBy(64512),
+                    Match::AsPathNeighbor(64512),
+                    Match::SourceAsn(64512),
+                    Match::SourcePeer(ip("198.18.0.20")),
+                    Match::SourceKind(PeerKind::Ibgp),
+                    Match::Family(Family::IPV4_UNICAST),
+                    Match::NextHop(pfx("198.18.0.0/24")),
+                ],
+                actions: vec![],
+                disposition: Disposition::Accept,
+            },
+        ],
+        default_action: Disposition::Reject,
+    };
+    assert_eq!(v.policy("to-tor"), Some(&to_tor));
+    assert_eq!(
+        v.policy("accept-all"),
+        Some(&Policy::accept_all("accept-all"))
+    );
+    assert_eq!(
+        v.policy("reject-all"),
+        Some(&Policy::reject_all("reject-all"))
+    );
+}
+
+fn route(prefix: &str, as_path: &[u32], communities: &[Community]) -> (Prefix, PathAttrs) {
+    let mut a = PathAttrs::local();
+    a.next_hop = NextHop::V4(v4("198.18.0.1"));
+    a.as_path = AsPath {
+        segments: vec![AsSegment {
+            kind: SegmentType::AsSequence,
+            asns: as_path.to_vec(),
+        }],
+    };
+    a.communities = communities.to_vec();
+    (pfx(prefix), a)
+}
+
+#[test]
+fn a_compiled_import_policy_decides_routes() {
+    let v = example();
+    let policy = v.policy("from-tor").expect("from-tor");
+    let peer = PeerInfo {
+        id: PeerId(1),
+        address: ip("198.18.0.1"),
+        asn: 65001,
+        router_id: v4("198.18.0.1"),
+        kind: PeerKind::Ebgp,
+        rr_client: false,
+    };
+    let eval = |(prefix, mut attrs): (Prefix, PathAttrs)| {
+        let ctx = RouteContext {
+            prefix,
+            source: &peer,
+        };
+        let verdict = policy.evaluate(&ctx, &mut attrs);
+        (verdict, attrs)
+    };
+    // The default route: accepted with LOCAL_PREF 200.
+    let (verdict, attrs) = eval(route("0.0.0.0/0", &[65001], &[]));
+    assert_eq!(verdict, PolicyVerdict::Accept);
+    assert_eq!(attrs.local_pref, Some(200));
+    // Tagged by the continue term, then accepted by the third.
+    let tag = Community::new(65001, 100);
+    let (verdict, attrs) = eval(route("198.18.70.0/24", &[65001], &[tag]));
+    assert_eq!(verdict, PolicyVerdict::Accept);
+    assert_eq!(attrs.communities, vec![tag, Community::new(64512, 1)]);
+    // Longer than le 24: rejected by default.
+    let (verdict, _) = eval(route("198.18.70.0/25", &[65001], &[tag]));
+    assert_eq!(verdict, PolicyVerdict::Reject);
+    // Outside every term.
+    let (verdict, _) = eval(route("198.19.0.0/24", &[65001], &[]));
+    assert_eq!(verdict, PolicyVerdict::Reject);
+}
+
+#[test]
+fn peer_config_of_each_neighbor() {
+    let v = example();
+    let nh = NextHop::V4(v4("198.18.0.10"));
+    let p = v
+        .peer_config(ip("198.18.0.1"), PeerId(7), v4("198.18.0.1"), nh)
+        .expect("tor-a");
+    assert_eq!(
+        p.info,
+        PeerInfo {
+            id: PeerId(7),
+            address: ip("198.18.0.1"),
+            asn: 65001,
+            router_id: v4("198.18.0.1"),
+            kind: PeerKind::Ebgp,
+            rr_client: false,
+        }
+    );
+    assert_eq!(p.import, Some(from_tor()));
+    assert_eq!(p.export.as_ref().map(|x| x.name.as_str()), Some("to-tor"));
+    assert_eq!(p.local_next_hop, nh);
+    assert!(!p.next_hop_self);
+    assert_eq!(p.shared_subnet, None);
+    assert_eq!(p.allowas_in, 0);
+    assert!(p.soft_reconfiguration_inbound);
+    assert_eq!(
+        p.max_prefix,
+        Some(MaxPrefix {
+            limit: 10000,
+            warn_only: false
+        })
+    );
+
+    let b = v
+        .peer_config(ip("fd00:198:18::1"), PeerId(8), v4("198.18.0.2"), nh)
+        .expect("tor-b");
+    assert_eq!(
+        b.max_prefix,
+        Some(MaxPrefix {
+            limit: 10000,
+            warn_only: true
+        })
+    );
+
+    let n2 = v
+        .peer_config(ip("198.18.0.20"), PeerId(9), v4("198.18.0.20"), nh)
+        .expect("node-2");
+    assert_eq!(n2.info.kind, PeerKind::Ibgp);
+    assert!(n2.info.rr_client);
+    assert!(n2.next_hop_self);
+    assert_eq!(n2.import, Some(Policy::accept_all("accept-all")));
+    assert_eq!(n2.export, None, "no export policy: RFC 8212 default");
+    assert_eq!(n2.max_prefix, None);
+
+    assert!(v
+        .peer_config(ip("198.18.0.99"), PeerId(10), v4("198.18.0.99"), nh)
+        .is_none());
+}
+
+#[test]
+fn fsm_config_and_capabilities() {
+    let v = example();
+    let a = v.fsm_config(ip("198.18.0.1")).expect("tor-a");
+    assert_eq!(a.local_as, 64512);
+    assert_eq!(a.local_id, v4("198.18.0.10"));
+    assert_eq!(a.peer_as, 65001);
+    assert_eq!(a.hold_time, 9);
+    assert_eq!(a.connect_retry_time, 5);
+    assert!(!a.passive);
+    assert_eq!(a.delay_open, Some(2));
+    assert_eq!(a.idle_hold_base, bgp::fsm::DEFAULT_IDLE_HOLD_BASE);
+    assert_eq!(a.idle_hold_max, bgp::fsm::DEFAULT_IDLE_HOLD_MAX);
+    assert_eq!(
+        a.capabilities,
+        vec![
+            Capability::Multiprotocol(Family::IPV4_UNICAST),
+            Capability::RouteRefresh,
+            Capability::GracefulRestart(GracefulRestart {
+                restart_state: false,
+                notification: false,
+                restart_time: 120,
+                families: vec![GracefulRestartFamily {
+                    family: Family::IPV4_UNICAST,
+                    forwarding_state: false,
+                }],
+            }),
+            Capability::FourOctetAs(64512),
+        ]
+    );
+    assert!(a.validate().is_ok());
+
+    let b = v.fsm_config(ip("fd00:198:18::1")).expect("tor-b");
+    assert_eq!(b.hold_time, 90);
+    assert_eq!(b.connect_retry_time, 120);
+    assert_eq!(b.delay_open, None);
+    assert_eq!(
+        b.capabilities,
+        vec![
+            Capability::Multiprotocol(Family::IPV6_UNICAST),
+            Capability::Multiprotocol(Family::IPV4_UNICAST),
+            Capability::RouteRefresh,
+            Capability::ExtendedNextHop(vec![ExtendedNextHopEntry {
+                nlri_family: Family::IPV4_UNICAST,
+                next_hop_afi: Family::AFI_IPV6,
+            }]),
+            Capability::FourOctetAs(64512),
+            Capability::AddPath(vec![AddPathEntry {
+                family: Family::IPV6_UNICAST,
+                direction: AddPathDirection::Receive,
+            }]),
+        ]
+    );
+
+    let n2 = v.fsm_config(ip("198.18.0.20")).expect("node-2");
+    assert!(n2.passive);
+    assert_eq!(
+        n2.capabilities,
+        vec![
+            Capability::Multiprotocol(Family::IPV4_UNICAST),
+            Capability::RouteRefresh,
+            Capability::FourOctetAs(64512),
+        ],
+        "no families listed: the address's own"
+    );
+}
+
+#[test]
+fn originated_routes() {
+    let v = example();
+    let mut first = PathAttrs::local();
+    first.communities = vec![Community::new(64512, 100), Community::NO_EXPORT];
+    first.large_communities = vec![LargeCommunity {
+        global_admin: 64512,
+        local_data_1: 1,
+        local_data_2: 2,
+    }];
+    first.med = Some(0);
+    first.local_pref = Some(100);
+    assert_eq!(
+        v.originated(),
+        &[
+            (pfx("198.18.128.0/24"), first),
+            (pfx("fd00:198:18:8000::/64"), PathAttrs::local()),
+        ]
+    );
+}
+
+#[test]
+fn the_schema_describes_the_document() {
+    let schema = schemars::schema_for!(config::Config);
+    let s = schema.as_value();
+    let props = s["properties"].as_object().expect("properties");
+    for key in [
+        "local_asn",
+        "router_id",
+        "neighbors",
+        "policies",
+        "prefix_lists",
+        "originate",
+        "fib",
+        "api",
+        "metrics",
+        "logging",
+    ] {
+        assert!(props.contains_key(key), "{key}");
+    }
+    let strs = |v: &schemars::Schema, key: &str| -> Vec<String> {
+        v.get(key)
+            .and_then(|r| r.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(s["additionalProperties"], false);
+    assert_eq!(strs(&schema, "required"), ["local_asn", "router_id"]);
+    let neighbor = &s["$defs"]["Neighbor"];
+    assert_eq!(neighbor["additionalProperties"], false);
+    let required: Vec<&str> = neighbor["required"]
+        .as_array()
+        .expect("required")
+        .iter()
+        .filter_map(|x| x.as_str())
+        .collect();
+    assert_eq!(required, ["address", "asn"]);
+}
