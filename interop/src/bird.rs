@@ -13,7 +13,7 @@ use crate::cmd::{self, file_tail};
 use crate::error::{Error, Result};
 use crate::netns::{Lab, Ns};
 use crate::peer::{Daemon, Peer};
-use crate::router::{BgpRoute, Family, Prefix, Router, SessionState};
+use crate::router::{BgpRoute, Family, Prefix, Router, SessionState, UnknownAttribute};
 use crate::wait;
 
 /// A running BIRD.
@@ -252,7 +252,26 @@ pub fn parse_route(prefix: Prefix, out: &str) -> Result<Option<BgpRoute>> {
                     }
                 }
             }
-            _ => {}
+            // An unknown attribute: `BGP.c8 [t]: 01 02 03 04`.
+            other => {
+                let code = other
+                    .strip_prefix("BGP.")
+                    .and_then(|k| k.strip_suffix(" [t]").or(Some(k)))
+                    .filter(|k| k.len() == 2)
+                    .and_then(|k| u8::from_str_radix(k, 16).ok());
+                if let Some(code) = code {
+                    let value = value
+                        .split_whitespace()
+                        .map(|b| u8::from_str_radix(b, 16))
+                        .collect::<Result<Vec<u8>, _>>()
+                        .map_err(|_| bad(format!("attribute {other}: {value}")))?;
+                    route.unknown.push(UnknownAttribute {
+                        code,
+                        flags: None,
+                        value,
+                    });
+                }
+            }
         }
     }
     Ok(Some(route))
@@ -316,6 +335,7 @@ mod tests {
 \tBGP.as_path: 65004 4200000000\n\tBGP.next_hop: 198.18.2.2\n\tBGP.med: 7\n\
 \tBGP.local_pref: 100\n\tBGP.community: (65004,7) (65535,65281)\n\
 \tBGP.large_community: (65001, 1, 2) (4200000000, 3, 4)\n\
+\tBGP.c8 [t]: 01 02 0a ff\n\
                      unicast [other 02:04:36.751] (100) [AS65009i]\n\
 \tBGP.as_path: 65009\n";
         let route = parse_route(prefix("198.51.100.0/24"), out)
@@ -329,6 +349,14 @@ mod tests {
         assert_eq!(
             route.large_communities,
             vec![(65001, 1, 2), (4_200_000_000, 3, 4)]
+        );
+        assert_eq!(
+            route.unknown,
+            vec![UnknownAttribute {
+                code: 0xc8,
+                flags: None,
+                value: vec![1, 2, 0x0a, 0xff]
+            }]
         );
     }
 

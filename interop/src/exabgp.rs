@@ -212,6 +212,12 @@ impl ExaBgp {
         self.send(&announcement.command())
     }
 
+    /// Announces a route to one neighbour only (ExaBGP's `neighbor ADDR`
+    /// selector), e.g. with a next hop on that neighbour's link.
+    pub fn announce_to(&self, neighbor: IpAddr, announcement: &Announcement) -> Result<()> {
+        self.send(&format!("neighbor {neighbor} {}", announcement.command()))
+    }
+
     /// Withdraws a route.
     pub fn withdraw(&self, prefix: Prefix) -> Result<()> {
         self.send(&format!("withdraw route {prefix} next-hop self"))

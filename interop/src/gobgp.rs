@@ -13,7 +13,7 @@ use crate::cmd::{self, file_tail};
 use crate::error::{Error, Result};
 use crate::netns::{Lab, Ns};
 use crate::peer::{Daemon, Peer};
-use crate::router::{BgpRoute, Family, Prefix, Router, SessionState};
+use crate::router::{BgpRoute, Family, Prefix, Router, SessionState, UnknownAttribute};
 use crate::wait;
 
 /// The gRPC API port, on the namespace's own loopback.
@@ -202,6 +202,11 @@ pub fn parse_route(prefix: Prefix, value: &Value) -> Result<Option<BgpRoute>> {
         return Ok(None);
     };
     let number = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
+    let bad = |detail: String| Error::Parse {
+        what: format!("GoBGP route {prefix}"),
+        detail,
+        output: best.to_string(),
+    };
     let mut route = BgpRoute {
         prefix: Some(prefix),
         ..BgpRoute::default()
@@ -245,6 +250,15 @@ pub fn parse_route(prefix: Prefix, value: &Value) -> Result<Option<BgpRoute>> {
                         route.large_communities.push((g, l1, l2));
                     }
                 }
+            }
+            // Unknown: `{"flags":224,"type":201,"value":"Cgs="}`.
+            Some(code) if attr.get("flags").is_some() && attr["value"].is_string() => {
+                let text = attr["value"].as_str().unwrap_or_default();
+                route.unknown.push(UnknownAttribute {
+                    code: u8::try_from(code).map_err(|_| bad(format!("type {code}")))?,
+                    flags: attr["flags"].as_u64().and_then(|f| u8::try_from(f).ok()),
+                    value: base64(text).ok_or_else(|| bad(format!("base64 {text}")))?,
+                });
             }
             _ => {}
         }
@@ -295,5 +309,85 @@ impl Peer for GoBgp {
             self.router.name,
             file_tail(&self.log, 15)
         )
+    }
+}
+
+/// Decodes standard base64 (RFC 4648 §4, with padding), as GoBGP's JSON
+/// carries raw attribute values.
+pub fn base64(text: &str) -> Option<Vec<u8>> {
+    let sextet = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let bytes = text.trim_end_matches('=').as_bytes();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let mut n = 0u32;
+        for (i, &c) in chunk.iter().enumerate() {
+            n |= sextet(c)? << (18 - 6 * i);
+        }
+        let produced = match chunk.len() {
+            4 => 3,
+            3 => 2,
+            2 => 1,
+            _ => return None,
+        };
+        out.extend_from_slice(&n.to_be_bytes()[1..=produced]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::prefix;
+
+    #[test]
+    fn decodes_base64() {
+        assert_eq!(base64("AQIDBA=="), Some(vec![1, 2, 3, 4]));
+        assert_eq!(base64("Cgs="), Some(vec![10, 11]));
+        assert_eq!(base64("AAEC"), Some(vec![0, 1, 2]));
+        assert_eq!(base64("A"), None);
+        assert_eq!(base64("A*=="), None);
+    }
+
+    #[test]
+    fn parses_a_route_with_an_unknown_attribute() {
+        let value: Value = serde_json::from_str(
+            r#"{"198.51.101.0/24":[{"nlri":{"prefix":"198.51.101.0/24"},"best":true,
+            "attrs":[{"type":1,"value":0},
+            {"type":2,"as_paths":[{"segment_type":2,"num":2,"asns":[65004,4200000000]}]},
+            {"type":3,"nexthop":"198.18.0.2"},{"type":4,"metric":5},
+            {"type":8,"communities":[4260102151]},
+            {"type":32,"value":[{"ASN":65004,"LocalData1":1,"LocalData2":2}]},
+            {"flags":224,"type":201,"value":"Cgs="}]}]}"#,
+        )
+        .unwrap();
+        let route = parse_route(prefix("198.51.101.0/24"), &value)
+            .unwrap()
+            .unwrap();
+        assert_eq!(route.as_path, vec![65004, 4_200_000_000]);
+        assert_eq!(route.next_hop, Some("198.18.0.2".parse().unwrap()));
+        assert_eq!(route.med, Some(5));
+        assert_eq!(route.communities, vec![(65004, 7)]);
+        assert_eq!(route.large_communities, vec![(65004, 1, 2)]);
+        assert_eq!(
+            route.unknown,
+            vec![UnknownAttribute {
+                code: 201,
+                flags: Some(0xe0),
+                value: vec![10, 11]
+            }]
+        );
+        assert_eq!(
+            parse_route(prefix("198.51.102.0/24"), &value).unwrap(),
+            None
+        );
     }
 }

@@ -48,4 +48,6 @@ pub mod wait;
 pub use error::{ensure, Error, Result};
 pub use netns::{Endpoint, Lab, Link, Ns};
 pub use peer::{Daemon, Peer};
-pub use router::{prefix, BgpRoute, Family, Neighbor, Prefix, Route, Router, SessionState};
+pub use router::{
+    prefix, BgpRoute, Family, Neighbor, Prefix, Route, Router, SessionState, UnknownAttribute,
+};

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::error::Result;
+use crate::netns::{Lab, Ns};
 use crate::router::{BgpRoute, Prefix, Router, SessionState};
 use crate::wait;
 
@@ -22,6 +23,9 @@ pub enum Daemon {
 }
 
 impl Daemon {
+    /// The daemons that are [`Peer`]s (ExaBGP is a sender).
+    pub const PEERS: [Daemon; 3] = [Daemon::Bird, Daemon::Frr, Daemon::GoBgp];
+
     /// All of them.
     pub const ALL: [Daemon; 4] = [Daemon::Bird, Daemon::Frr, Daemon::GoBgp, Daemon::ExaBgp];
 
@@ -108,6 +112,22 @@ pub trait Peer {
             self.router().asn
         )
     }
+}
+
+/// Starts `daemon` in `ns` configured from `router`, as a [`Peer`] (BIRD,
+/// FRR or GoBGP; ExaBGP is a sender, not a peer: use
+/// [`crate::exabgp::ExaBgp::start`]).
+pub fn start(daemon: Daemon, lab: &mut Lab, ns: &Ns, router: Router) -> Result<Box<dyn Peer>> {
+    Ok(match daemon {
+        Daemon::Bird => Box::new(crate::bird::Bird::start(lab, ns, router)?),
+        Daemon::Frr => Box::new(crate::frr::Frr::start(lab, ns, router)?),
+        Daemon::GoBgp => Box::new(crate::gobgp::GoBgp::start(lab, ns, router)?),
+        Daemon::ExaBgp => {
+            return Err(crate::Error::Environment(
+                "ExaBGP is a scripted sender, not a Peer: use ExaBgp::start".into(),
+            ))
+        }
+    })
 }
 
 /// Waits until `peer`'s session with `neighbor` is Established.

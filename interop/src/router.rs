@@ -238,4 +238,20 @@ pub struct BgpRoute {
     pub med: Option<u32>,
     /// LOCAL_PREF.
     pub local_pref: Option<u32>,
+    /// Attributes the daemon does not know, as it shows them (BIRD and
+    /// GoBGP show them; FRR's JSON does not).
+    pub unknown: Vec<UnknownAttribute>,
+}
+
+/// An attribute a daemon received but does not know (RFC 4271 §5: passed
+/// on when optional transitive, with the Partial bit set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownAttribute {
+    /// Attribute type code.
+    pub code: u8,
+    /// Attribute flags as received, when the daemon shows them (GoBGP
+    /// does; BIRD shows only whether it is transitive: `None`).
+    pub flags: Option<u8>,
+    /// The value.
+    pub value: Vec<u8>,
 }

@@ -9,13 +9,13 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use interop::bird::Bird;
-use interop::exabgp::{Announcement, ExaBgp};
+use interop::exabgp::{Announcement, ExaBgp, RawAttribute};
 use interop::frr::Frr;
 use interop::gobgp::GoBgp;
-use interop::peer::{wait_established, wait_no_route, wait_route};
+use interop::peer::{self, wait_established, wait_no_route, wait_route};
 use interop::{
     ensure, env, kernel, prefix, process, wait, Daemon, Family, Lab, Neighbor, Peer, Result, Route,
-    Router, SessionState,
+    Router, SessionState, UnknownAttribute,
 };
 
 /// Deadline for a session or a route (they take 1-5 s with the short
@@ -234,6 +234,209 @@ fn exabgp_announces_to_bird() -> Result<()> {
     ensure(bird.route(prefix("198.51.101.0/24"))?.is_some(), || {
         "the withdrawal took the other route too".into()
     })
+}
+
+/// The same scenario, written once against the `Peer` trait, run against
+/// BIRD, FRR and GoBGP: ExaBGP announces an IPv4 and an IPv6 route with
+/// communities, a large community, a MED and an unknown optional
+/// transitive attribute with the Partial bit; every peer holds them with
+/// those attributes (the unknown one where the daemon shows it); a
+/// withdrawal removes the IPv4 route everywhere.
+#[test]
+fn every_peer_receives_exabgp_routes() -> Result<()> {
+    let mut needs = Daemon::PEERS.to_vec();
+    needs.push(Daemon::ExaBgp);
+    if !env::preflight("every_peer_receives_exabgp_routes", &needs) {
+        return Ok(());
+    }
+    let mut lab = Lab::new("exa-peers")?;
+    let exa_ns = lab.namespace("exabgp")?;
+    let mut r4 = Router::new("r4", 65004, std::net::Ipv4Addr::new(198, 18, 255, 4));
+    let mut peers: Vec<(Box<dyn Peer>, IpAddr)> = Vec::new();
+    let mut links = Vec::new();
+    for (i, daemon) in Daemon::PEERS.into_iter().enumerate() {
+        let ns = lab.namespace(&format!("peer{i}"))?;
+        let link = lab.link(&ns, &exa_ns)?;
+        let (peer_addr, exa_addr) = (IpAddr::V4(link.a.v4), IpAddr::V4(link.b.v4));
+        let asn = 65100 + i as u32;
+        let mut n = neighbor(&format!("peer{i}"), peer_addr, exa_addr, asn);
+        n.families = vec![Family::Ipv4, Family::Ipv6];
+        r4.neighbors.push(n);
+        let mut router = Router::new(&format!("p{i}"), asn, link.a.v4);
+        let mut n = neighbor("exa", exa_addr, peer_addr, 65004);
+        n.families = vec![Family::Ipv4, Family::Ipv6];
+        router.neighbors.push(n);
+        links.push((ns.clone(), link));
+        peers.push((peer::start(daemon, &mut lab, &ns, router)?, exa_addr));
+    }
+    let exa = ExaBgp::start(&mut lab, &exa_ns, r4)?;
+    let unknown = RawAttribute {
+        code: 0xc9,
+        flags: 0xe0,
+        value: vec![0x0a, 0x0b, 0x0c],
+    };
+    for p in ["198.51.100.0/24", "2001:db8:4::/48"] {
+        let mut route = route_with(p, &[(65004, 7)], &[(65004, 1, 1)]);
+        route.med = Some(12);
+        let mut a = Announcement::new(route);
+        a.raw_attributes.push(unknown.clone());
+        if p.contains(':') {
+            // IPv6 over an IPv4 session (RFC 4760): to each peer with
+            // ExaBGP's IPv6 address on that peer's link as next hop.
+            for (_, link) in &links {
+                a.next_hop = Some(IpAddr::V6(link.b.v6));
+                exa.announce_to(IpAddr::V4(link.a.v4), &a)?;
+            }
+        } else {
+            exa.announce(&a)?;
+        }
+    }
+    for (peer, exa_addr) in &peers {
+        let peer = peer.as_ref();
+        wait_established(peer, *exa_addr, T)
+            .map_err(|e| interop::Error::Assertion(format!("{e}\n{}", exa.view())))?;
+        for p in ["198.51.100.0/24", "2001:db8:4::/48"] {
+            let got = wait_route(peer, prefix(p), T)?;
+            ensure(
+                got.as_path == [65004]
+                    && got.communities == [(65004, 7)]
+                    && got.large_communities == [(65004, 1, 1)]
+                    && got.med == Some(12),
+                || format!("{}: {p}: {got:?}", peer.label()),
+            )?;
+            let want_unknown = match peer.daemon() {
+                Daemon::Frr => vec![],
+                Daemon::Bird => vec![UnknownAttribute {
+                    code: 0xc9,
+                    flags: None,
+                    value: unknown.value.clone(),
+                }],
+                _ => vec![UnknownAttribute {
+                    code: 0xc9,
+                    flags: Some(0xe0),
+                    value: unknown.value.clone(),
+                }],
+            };
+            ensure(got.unknown == want_unknown, || {
+                format!(
+                    "{}: {p}: unknown attributes {:?}",
+                    peer.label(),
+                    got.unknown
+                )
+            })?;
+        }
+        let v4 = prefix("198.51.100.0/24");
+        ensure(got_next_hop(peer, v4)? == Some(*exa_addr), || {
+            format!("{}: next hop of {v4}", peer.label())
+        })?;
+    }
+    exa.withdraw(prefix("198.51.100.0/24"))?;
+    for (peer, _) in &peers {
+        wait_no_route(peer.as_ref(), prefix("198.51.100.0/24"), T)?;
+        ensure(peer.route(prefix("2001:db8:4::/48"))?.is_some(), || {
+            format!("{}: the IPv4 withdrawal took the IPv6 route", peer.label())
+        })?;
+    }
+    Ok(())
+}
+
+fn got_next_hop(peer: &dyn Peer, p: interop::Prefix) -> Result<Option<IpAddr>> {
+    Ok(peer.route(p)?.and_then(|r| r.next_hop))
+}
+
+/// iBGP between BIRD and FRR (one AS, FRR passive): LOCAL_PREF and MED
+/// arrive as set, the AS_PATH stays empty, both ways.
+#[test]
+fn bird_frr_ibgp_passive() -> Result<()> {
+    if !env::preflight("bird_frr_ibgp_passive", &[Daemon::Bird, Daemon::Frr]) {
+        return Ok(());
+    }
+    let mut lab = Lab::new("ibgp")?;
+    let a = lab.namespace("bird")?;
+    let b = lab.namespace("frr")?;
+    let link = lab.link(&a, &b)?;
+    let (bird_addr, frr_addr) = (IpAddr::V4(link.a.v4), IpAddr::V4(link.b.v4));
+    let mut r1 = Router::new("r1", 65010, link.a.v4);
+    r1.neighbors
+        .push(neighbor("frr", frr_addr, bird_addr, 65010));
+    let mut ours = route_with("203.0.113.0/24", &[(65010, 1)], &[]);
+    ours.local_pref = Some(200);
+    ours.med = Some(5);
+    r1.originate.push(ours);
+    let mut r2 = Router::new("r2", 65010, link.b.v4);
+    let mut n = neighbor("bird", bird_addr, frr_addr, 65010);
+    n.passive = true;
+    r2.neighbors.push(n);
+    let mut theirs = Route::new(prefix("198.51.100.0/24"));
+    theirs.local_pref = Some(300);
+    r2.originate.push(theirs);
+
+    let bird = Bird::start(&mut lab, &a, r1)?;
+    let frr = Frr::start(&mut lab, &b, r2)?;
+    wait_established(&frr, bird_addr, T)?;
+    wait_established(&bird, frr_addr, T)?;
+    let got = wait_route(&frr, prefix("203.0.113.0/24"), T)?;
+    ensure(
+        got.as_path.is_empty()
+            && got.local_pref == Some(200)
+            && got.med == Some(5)
+            && got.communities == [(65010, 1)]
+            && got.next_hop == Some(bird_addr),
+        || format!("route at FRR: {got:?}"),
+    )?;
+    let got = wait_route(&bird, prefix("198.51.100.0/24"), T)?;
+    ensure(
+        got.as_path.is_empty() && got.local_pref == Some(300) && got.next_hop == Some(frr_addr),
+        || format!("route at BIRD: {got:?}"),
+    )
+}
+
+/// GTSM (RFC 5082) between BIRD and FRR: with `ttl security` on both
+/// sides the session establishes; FRR with GTSM against a BIRD without it
+/// (which sends TTL 1) never does.
+#[test]
+fn gtsm_bird_frr() -> Result<()> {
+    if !env::preflight("gtsm_bird_frr", &[Daemon::Bird, Daemon::Frr]) {
+        return Ok(());
+    }
+    let mut lab = Lab::new("gtsm")?;
+    let a = lab.namespace("bird")?;
+    let good_ns = lab.namespace("frrgood")?;
+    let bad_ns = lab.namespace("frrbad")?;
+    let good = lab.link(&a, &good_ns)?;
+    let bad = lab.link(&a, &bad_ns)?;
+    let v4 = |x: std::net::Ipv4Addr| IpAddr::V4(x);
+    let mut r1 = Router::new("r1", 65001, good.a.v4);
+    let mut n = neighbor("good", v4(good.b.v4), v4(good.a.v4), 65002);
+    n.ttl_security = true;
+    r1.neighbors.push(n);
+    r1.neighbors
+        .push(neighbor("bad", v4(bad.b.v4), v4(bad.a.v4), 65003));
+    let mut r2 = Router::new("r2", 65002, good.b.v4);
+    let mut n = neighbor("bird", v4(good.a.v4), v4(good.b.v4), 65001);
+    n.ttl_security = true;
+    r2.neighbors.push(n);
+    let mut r3 = Router::new("r3", 65003, bad.b.v4);
+    let mut n = neighbor("bird", v4(bad.a.v4), v4(bad.b.v4), 65001);
+    n.ttl_security = true;
+    r3.neighbors.push(n);
+
+    let bird = Bird::start(&mut lab, &a, r1)?;
+    let frr_good = Frr::start(&mut lab, &good_ns, r2)?;
+    let frr_bad = Frr::start(&mut lab, &bad_ns, r3)?;
+    wait_established(&bird, v4(good.b.v4), T)?;
+    wait_established(&frr_good, v4(good.a.v4), T)?;
+    wait::holds(
+        "no session when only one side sends TTL 255",
+        Duration::from_secs(6),
+        || {
+            Ok(
+                bird.session_state(v4(bad.b.v4))? != SessionState::Established
+                    && frr_bad.session_state(v4(bad.a.v4))? != SessionState::Established,
+            )
+        },
+        || format!("{}\n{}", bird.view(), frr_bad.view()),
+    )
 }
 
 /// TCP-MD5 (RFC 2385) between BIRD and FRR: with the same password the
