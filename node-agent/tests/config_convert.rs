@@ -415,3 +415,32 @@ fn the_schema_describes_the_document() {
         .collect();
     assert_eq!(required, ["address", "asn"]);
 }
+
+/// Every field of every type, as the schema lists them.
+fn schema_fields(v: &serde_json::Value, out: &mut Vec<String>) {
+    if let Some(props) = v.get("properties").and_then(|p| p.as_object()) {
+        out.extend(props.keys().cloned());
+    }
+    if let Some(defs) = v.get("$defs").and_then(|d| d.as_object()) {
+        for d in defs.values() {
+            schema_fields(d, out);
+        }
+    }
+}
+
+#[test]
+fn docs_configuration_md_documents_every_field() {
+    let docs = include_str!("../../docs/configuration.md");
+    let schema = schemars::schema_for!(config::Config);
+    let mut fields = Vec::new();
+    schema_fields(schema.as_value(), &mut fields);
+    assert!(fields.len() > 80, "{}", fields.len());
+    let missing: Vec<&String> = fields
+        .iter()
+        .filter(|f| !docs.contains(&format!("| `{f}` |")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in a table of docs/configuration.md: {missing:?}"
+    );
+}
