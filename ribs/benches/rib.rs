@@ -15,6 +15,7 @@ use std::hint::black_box;
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgp::wire::{
@@ -133,8 +134,13 @@ fn export(rib: &mut Rib, peers: u32) -> usize {
     for n in 0..peers {
         let id = 100 + n;
         rib.add_peer(peer(id, 65100 + n)).unwrap();
+        let t = Instant::now();
         rib.peer_up(PeerId(id)).unwrap();
+        let q = t.elapsed();
         messages += rib.take_updates(PeerId(id), &ctx).unwrap().len();
+        if std::env::var_os("RIBS_BENCH_SPLIT").is_some() {
+            eprintln!("queue {q:?} pack {:?}", t.elapsed() - q);
+        }
     }
     messages
 }
@@ -175,6 +181,20 @@ fn report(updates: &[Update], n: usize) {
     let mut rib = ingest(updates);
     let ingest_time = t.elapsed();
     let total = rss().saturating_sub(before);
+    if std::env::var_os("RIBS_BENCH_SPLIT").is_some() {
+        let t = Instant::now();
+        let mut k = 0usize;
+        for (_, d) in rib.loc_rib().iter() {
+            k += usize::from(d.best().is_some());
+        }
+        eprintln!("walk {:?} {k}", t.elapsed());
+        let t = Instant::now();
+        let mut k = 0usize;
+        for (_, d) in rib.loc_rib().iter() {
+            k += d.best().map_or(0, |b| Arc::as_ptr(&b.attrs) as usize & 1);
+        }
+        eprintln!("walk ptr {:?} {k}", t.elapsed());
+    }
     let t = Instant::now();
     let m1 = export(&mut rib, 1);
     let export1 = t.elapsed();

@@ -15,7 +15,7 @@
 //! Everything is synchronous and deterministic: the caller (the agent's RIB
 //! task) feeds decoded UPDATEs in and takes UPDATEs and FIB changes out.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -126,6 +126,9 @@ struct PeerState {
     accepted: usize,
     max_prefix_reported: bool,
     out: AdjRibOut,
+    /// Graceful restart (RFC 4724 §4.2): the routes kept from the previous
+    /// session that the new one has not yet refreshed.
+    stale: HashSet<(Prefix, u32), foldhash::fast::RandomState>,
 }
 
 /// A change of the forwarding state of a prefix, for the FIB.
@@ -395,6 +398,7 @@ impl Rib {
                 accepted: 0,
                 max_prefix_reported: false,
                 out: AdjRibOut::new(),
+                stale: HashSet::default(),
             },
         );
         Ok(())
@@ -430,6 +434,7 @@ impl Rib {
         p.up = false;
         p.out = AdjRibOut::new();
         p.max_prefix_reported = false;
+        p.stale = HashSet::default();
         if let Some(pre) = p.adj_in_pre.as_mut() {
             pre.clear();
         }
@@ -450,6 +455,76 @@ impl Rib {
             p.accepted = 0;
         }
         Ok(())
+    }
+}
+
+/// Graceful restart, receiving speaker (RFC 4724 §4.2).
+impl Rib {
+    /// The session with `id` went down and the peer is restarting
+    /// gracefully: "retain the routes received from the peer ... and mark
+    /// them as stale". They stay in the Loc-RIB and so in the FIB and in
+    /// what other peers were told; a route the new session announces or
+    /// withdraws is no longer stale; [`Rib::sweep_stale`] removes the rest
+    /// (End-of-RIB received, Forwarding State bit clear, or the Restart or
+    /// stale-routes timer expired). Returns the number of stale routes.
+    pub fn peer_down_graceful(&mut self, id: PeerId) -> Result<usize, RibError> {
+        let p = self.peers.get_mut(&id).ok_or(RibError::UnknownPeer(id))?;
+        if p.up {
+            self.up_peers -= 1;
+        }
+        p.up = false;
+        p.out = AdjRibOut::new();
+        p.max_prefix_reported = false;
+        let mut stale = std::mem::take(&mut p.stale);
+        stale.reserve(p.accepted);
+        for (prefix, d) in self.loc.iter() {
+            for path in d.paths().iter().filter(|path| path.peer == id) {
+                stale.insert((prefix, path.path_id));
+            }
+        }
+        let n = stale.len();
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.stale = stale;
+        }
+        Ok(n)
+    }
+
+    /// Remove the routes of `id` that are still stale, of one family or of
+    /// all (`None`). Returns how many were removed.
+    pub fn sweep_stale(&mut self, id: PeerId, family: Option<Family>) -> Result<usize, RibError> {
+        let p = self.peers.get_mut(&id).ok_or(RibError::UnknownPeer(id))?;
+        let mut swept: Vec<(Prefix, u32)> = Vec::new();
+        p.stale.retain(|&(prefix, path_id)| {
+            let sweep = family.is_none_or(|f| prefix.family() == f);
+            if sweep {
+                swept.push((prefix, path_id));
+            }
+            !sweep
+        });
+        if p.stale.is_empty() {
+            p.stale = HashSet::default(); // give the memory back
+        }
+        swept.sort_unstable();
+        let mut n = 0;
+        for (prefix, path_id) in swept {
+            n += usize::from(self.withdraw_path(id, prefix, path_id));
+        }
+        Ok(n)
+    }
+
+    /// Number of stale routes kept for `id`.
+    pub fn stale_routes(&self, id: PeerId) -> usize {
+        self.peers.get(&id).map_or(0, |p| p.stale.len())
+    }
+
+    /// A route of `peer` was announced or withdrawn again: not stale.
+    #[inline]
+    fn refreshed(&mut self, peer: PeerId, prefix: Prefix, path_id: u32) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            if !p.stale.is_empty() {
+                p.stale.remove(&(prefix, path_id));
+            }
+        }
     }
 }
 
@@ -712,6 +787,7 @@ impl Rib {
 
     fn insert_path(&mut self, prefix: Prefix, path: Path) {
         let peer = path.peer;
+        self.refreshed(peer, prefix, path.path_id);
         let decide = Decide {
             peers: &self.peers,
             local: &self.local,
@@ -769,6 +845,7 @@ impl Rib {
 
     /// Withdraw a path; `true` if it existed.
     fn withdraw_path(&mut self, peer: PeerId, prefix: Prefix, path_id: u32) -> bool {
+        self.refreshed(peer, prefix, path_id);
         if let Some(p) = self.peers.get_mut(&peer) {
             if let Some(map) = p.adj_in_pre.as_mut() {
                 if let Some(old) = map.remove(&(prefix, path_id)) {
