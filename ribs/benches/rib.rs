@@ -15,7 +15,6 @@ use std::hint::black_box;
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgp::wire::{
@@ -134,15 +133,20 @@ fn export(rib: &mut Rib, peers: u32) -> usize {
     for n in 0..peers {
         let id = 100 + n;
         rib.add_peer(peer(id, 65100 + n)).unwrap();
-        let t = Instant::now();
         rib.peer_up(PeerId(id)).unwrap();
-        let q = t.elapsed();
         messages += rib.take_updates(PeerId(id), &ctx).unwrap().len();
-        if std::env::var_os("RIBS_BENCH_SPLIT").is_some() {
-            eprintln!("queue {q:?} pack {:?}", t.elapsed() - q);
-        }
     }
     messages
+}
+
+/// Time this thread has run on a CPU (`/proc/thread-self/schedstat`, in
+/// nanoseconds): unlike wall time, not inflated by other processes
+/// competing for the two cores.
+fn cpu() -> Duration {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
 }
 
 fn rss() -> usize {
@@ -178,32 +182,22 @@ fn report(updates: &[Update], n: usize) {
 
     let before = rss();
     let t = Instant::now();
+    let c = cpu();
     let mut rib = ingest(updates);
     let ingest_time = t.elapsed();
+    let ingest_cpu = cpu() - c;
     let total = rss().saturating_sub(before);
-    if std::env::var_os("RIBS_BENCH_SPLIT").is_some() {
-        let t = Instant::now();
-        let mut k = 0usize;
-        for (_, d) in rib.loc_rib().iter() {
-            k += usize::from(d.best().is_some());
-        }
-        eprintln!("walk {:?} {k}", t.elapsed());
-        let t = Instant::now();
-        let mut k = 0usize;
-        for (_, d) in rib.loc_rib().iter() {
-            k += d.best().map_or(0, |b| Arc::as_ptr(&b.attrs) as usize & 1);
-        }
-        eprintln!("walk ptr {:?} {k}", t.elapsed());
-    }
     let t = Instant::now();
+    let c = cpu();
     let m1 = export(&mut rib, 1);
     let export1 = t.elapsed();
+    let export1_cpu = cpu() - c;
     eprintln!(
         "ribs bench: {n} prefixes, {} UPDATEs, {sets} attribute sets ({} in the RIB)\n\
-         ingest + decision: {ingest_time:?} ({:.1} M prefixes/s)\n\
+         ingest + decision: {ingest_time:?} wall, {ingest_cpu:?} on CPU ({:.1} M prefixes/s)\n\
          RSS growth: {:.1} MB total; attribute sets {:.1} MB ({:.0} bytes each); \
          routes {:.1} bytes per prefix without the attribute sets\n\
-         export to 1 new peer: {export1:?} ({m1} UPDATEs)",
+         export to 1 new peer: {export1:?} wall, {export1_cpu:?} on CPU ({m1} UPDATEs)",
         updates.len(),
         rib.attribute_sets(),
         n as f64 / ingest_time.as_secs_f64() / 1e6,

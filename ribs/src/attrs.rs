@@ -260,6 +260,15 @@ impl AttrTable {
         }
     }
 
+    /// Free every set no route holds any more: the ones whose last holder
+    /// dropped its handle without [`AttrTable::release`] (a whole
+    /// Adj-RIB-Out dropped when a session goes down). Returns how many.
+    pub fn sweep(&mut self) -> usize {
+        let before = self.set.len();
+        self.set.retain(|(_, a)| Arc::strong_count(a) > 1);
+        before - self.set.len()
+    }
+
     /// Number of distinct sets.
     pub fn len(&self) -> usize {
         self.set.len()

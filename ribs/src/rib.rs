@@ -16,6 +16,7 @@
 //! task) feeds decoded UPDATEs in and takes UPDATEs and FIB changes out.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -419,6 +420,7 @@ impl Rib {
         }
         p.up = true;
         p.out = AdjRibOut::new();
+        self.attrs.sweep();
         self.export_table(id);
         Ok(())
     }
@@ -454,6 +456,7 @@ impl Rib {
         if let Some(p) = self.peers.get_mut(&id) {
             p.accepted = 0;
         }
+        self.attrs.sweep(); // the export sets of the dropped Adj-RIB-Out
         Ok(())
     }
 }
@@ -486,6 +489,7 @@ impl Rib {
         if let Some(p) = self.peers.get_mut(&id) {
             p.stale = stale;
         }
+        self.attrs.sweep(); // the export sets of the dropped Adj-RIB-Out
         Ok(n)
     }
 
@@ -525,6 +529,29 @@ impl Rib {
                 p.stale.remove(&(prefix, path_id));
             }
         }
+    }
+}
+
+/// Hasher for (attribute set address, peer) keys during a whole-table
+/// export: addresses come from the allocator, not from peers, so a
+/// multiplicative hash is enough.
+#[derive(Debug, Default)]
+struct AddrHasher(u64);
+
+impl Hasher for AddrHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.0 = (self.0 ^ u64::from(v)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.0 = (self.0 ^ v as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
     }
 }
 
@@ -1134,7 +1161,6 @@ impl Rib {
             return;
         };
         let mut out = std::mem::take(&mut state.out);
-        out.reserve(self.loc.len());
         let Rib {
             loc,
             peers,
@@ -1147,8 +1173,12 @@ impl Rib {
             return;
         };
         let memoize = !prefix_dependent(to_cfg.export.as_ref());
-        let mut memo: HashMap<(usize, PeerId), Option<Attrs>, foldhash::fast::RandomState> =
+        // (attribute set, source) -> index in `sets` (NO_SET: not sent).
+        // The sets' addresses are the allocator's, not chosen by peers.
+        const NO_SET: u32 = u32::MAX;
+        let mut memo: HashMap<(usize, PeerId), u32, BuildHasherDefault<AddrHasher>> =
             HashMap::default();
+        let mut sets: Vec<Attrs> = Vec::new();
         let info = |id: PeerId| {
             if id == PeerId::LOCAL {
                 Some(&*local)
@@ -1156,27 +1186,36 @@ impl Rib {
                 peers.get(&id).map(|p| &p.config.info)
             }
         };
+        let mut v4 = Vec::with_capacity(loc.v4.len());
+        let mut v6 = Vec::with_capacity(loc.v6.len());
         for (prefix, dest) in loc.iter() {
             let Some(best) = dest.best() else { continue };
             let mut compute = || {
-                let from = info(best.peer)?;
-                Self::export_attrs(config, prefix, from, &best.attrs, to_cfg)
-                    .map(|a| table.intern(a))
+                let exported = info(best.peer)
+                    .and_then(|from| Self::export_attrs(config, prefix, from, &best.attrs, to_cfg));
+                match exported {
+                    Some(a) => {
+                        sets.push(table.intern(a));
+                        (sets.len() - 1) as u32
+                    }
+                    None => NO_SET,
+                }
             };
-            let result = if memoize {
-                memo.entry((Arc::as_ptr(&best.attrs) as usize, best.peer))
+            let set = if memoize {
+                *memo
+                    .entry((Arc::as_ptr(&best.attrs) as usize, best.peer))
                     .or_insert_with(compute)
-                    .clone()
             } else {
                 compute()
             };
-            if let Some(a) = result {
-                out.announce(prefix, 0, a);
+            if set != NO_SET {
+                match prefix {
+                    Prefix::V4(p) => v4.push((p, set)),
+                    Prefix::V6(p) => v6.push((p, set)),
+                }
             }
         }
-        for a in memo.into_values().flatten() {
-            table.release(a);
-        }
+        out.load(sets, v4, v6);
         if let Some(state) = peers.get_mut(&to) {
             state.out = out;
         }

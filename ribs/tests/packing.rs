@@ -863,3 +863,115 @@ fn full_table_timing() {
         best[0], best[1], best[2]
     );
 }
+
+/// A whole-table load (a new session) sends the same UPDATEs as the same
+/// routes announced one by one.
+#[test]
+fn whole_table_load_packs_like_single_announcements() {
+    let a = v4_nh(&[65001]);
+    let b = v4_nh(&[65002, 65003]);
+    let c = v6_nh(&[65004], true);
+    let v4: Vec<(bgp::wire::Ipv4Prefix, u32)> = (0..3000u32)
+        .rev()
+        .map(|i| match slash24(i) {
+            Prefix::V4(p) => (p, i % 2),
+            Prefix::V6(_) => unreachable!(),
+        })
+        .collect();
+    let v6: Vec<(bgp::wire::Ipv6Prefix, u32)> = (0..500u32)
+        .map(|i| match slash48(i) {
+            Prefix::V6(p) => (p, 2),
+            Prefix::V4(_) => unreachable!(),
+        })
+        .collect();
+    let mut loaded = AdjRibOut::new();
+    loaded.load(vec![a.clone(), b.clone(), c.clone()], v4, v6);
+    assert_eq!(loaded.pending(), 3500);
+    assert_eq!(loaded.len(), 0, "nothing advertised before it is sent");
+    let from_load = loaded.take_updates(&ctx_4oct());
+
+    let mut single = AdjRibOut::new();
+    for i in 0..3000u32 {
+        single.announce(
+            slash24(i),
+            0,
+            if i % 2 == 0 { a.clone() } else { b.clone() },
+        );
+    }
+    for i in 0..500u32 {
+        single.announce(slash48(i), 0, c.clone());
+    }
+    let from_single = single.take_updates(&ctx_4oct());
+    assert_eq!(
+        sizes(&from_load, &ctx_4oct()),
+        sizes(&from_single, &ctx_4oct())
+    );
+    let mut l = all_announced(&from_load);
+    let mut s = all_announced(&from_single);
+    l.sort();
+    s.sort();
+    assert_eq!(l, s);
+    assert_eq!(loaded.len(), 3500);
+    assert_eq!(loaded.get(slash24(7), 0), Some(&b));
+    assert_eq!(loaded.get(slash48(7), 0), Some(&c));
+    assert_eq!(loaded.advertised().count(), 3500);
+}
+
+/// Routes of a sent load change like any other: a new set is announced, the
+/// same set again sends nothing, a withdrawal is sent once, and the
+/// Adj-RIB-Out reflects each.
+#[test]
+fn changes_after_a_whole_table_load() {
+    let a = v4_nh(&[65001]);
+    let b = v4_nh(&[65002]);
+    let p = |i: u32| match slash24(i) {
+        Prefix::V4(p) => p,
+        Prefix::V6(_) => unreachable!(),
+    };
+    let mut out = AdjRibOut::new();
+    out.load(
+        vec![a.clone()],
+        (0..10).map(|i| (p(i), 0)).collect(),
+        vec![],
+    );
+    assert_eq!(all_announced(&out.take_updates(&ctx_4oct())).len(), 10);
+
+    out.announce(slash24(1), 0, b.clone()); // changed
+    out.announce(slash24(2), 0, a.clone()); // unchanged
+    out.withdraw(slash24(3), 0);
+    out.withdraw(slash24(99), 0); // never advertised
+    let u = out.take_updates(&ctx_4oct());
+    assert_eq!(all_withdrawn(&u), vec![(slash24(3), 0)]);
+    assert_eq!(all_announced(&u), vec![(slash24(1), 0)]);
+    assert_eq!(out.len(), 9);
+    assert_eq!(out.get(slash24(1), 0), Some(&b));
+    assert_eq!(out.get(slash24(2), 0), Some(&a));
+    assert_eq!(out.get(slash24(3), 0), None);
+    assert_eq!(out.advertised().count(), 9);
+    out.withdraw(slash24(3), 0);
+    assert!(out.take_updates(&ctx_4oct()).is_empty(), "withdrawn once");
+}
+
+/// A change queued before the load was sent replaces the loaded route: a
+/// withdrawal means it is never sent at all.
+#[test]
+fn changes_before_a_whole_table_load_is_sent() {
+    let a = v4_nh(&[65001]);
+    let b = v4_nh(&[65002]);
+    let p = |i: u32| match slash24(i) {
+        Prefix::V4(p) => p,
+        Prefix::V6(_) => unreachable!(),
+    };
+    let mut out = AdjRibOut::new();
+    out.load(vec![a.clone()], (0..4).map(|i| (p(i), 0)).collect(), vec![]);
+    out.withdraw(slash24(0), 0);
+    out.announce(slash24(1), 0, b.clone());
+    let u = out.take_updates(&ctx_4oct());
+    assert!(all_withdrawn(&u).is_empty());
+    let mut got = all_announced(&u);
+    got.sort();
+    assert_eq!(got, vec![(slash24(1), 0), (slash24(2), 0), (slash24(3), 0)]);
+    assert_eq!(out.get(slash24(1), 0), Some(&b));
+    assert_eq!(out.get(slash24(0), 0), None);
+    assert_eq!(out.len(), 3);
+}

@@ -555,3 +555,43 @@ fn explain_names_the_reason() {
     );
     assert!(!reason.to_string().is_empty());
 }
+
+#[test]
+fn a_new_peer_gets_the_whole_table_then_the_changes() {
+    let mut r = rib();
+    r.add_peer(peer(2, 65002, false)).unwrap();
+    r.peer_up(PeerId(2)).unwrap();
+    r.apply_update(
+        PeerId(2),
+        &announce(
+            &["198.19.0.0/24", "198.19.1.0/24", "198.19.2.0/24"],
+            &[65002],
+            [198, 18, 0, 2],
+            vec![],
+        ),
+        true,
+    )
+    .unwrap();
+    r.add_peer(peer(3, 65003, false)).unwrap();
+    r.peer_up(PeerId(3)).unwrap();
+    let mut table: Vec<Prefix> = sent(&mut r, 3).into_iter().map(|(p, _)| p).collect();
+    table.sort();
+    assert_eq!(
+        table,
+        vec![
+            Prefix::V4(p("198.19.0.0/24")),
+            Prefix::V4(p("198.19.1.0/24")),
+            Prefix::V4(p("198.19.2.0/24"))
+        ]
+    );
+    r.apply_update(PeerId(2), &withdraw(&["198.19.1.0/24"]), true)
+        .unwrap();
+    assert_eq!(
+        sent(&mut r, 3),
+        vec![(Prefix::V4(p("198.19.1.0/24")), None)]
+    );
+    // Going down and up again sends the table again, from scratch.
+    r.peer_down(PeerId(3)).unwrap();
+    r.peer_up(PeerId(3)).unwrap();
+    assert_eq!(sent(&mut r, 3).len(), 2);
+}

@@ -44,7 +44,10 @@ use bgp::wire::{
 };
 
 use crate::attrs::{Attrs, NextHop};
-use crate::prefix::Prefix;
+use crate::prefix::{Ipv4Prefix, Ipv6Prefix, Prefix};
+
+mod base;
+use base::Base;
 
 /// Withdrawn Routes Length and Total Path Attribute Length (RFC 4271 §4.3).
 const UPDATE_FIXED: usize = HEADER_LEN + 2 + 2;
@@ -125,6 +128,9 @@ pub struct AdjRibOut {
     /// Number of advertised routes.
     advertised: usize,
     skipped: Skipped,
+    /// A whole-table load ([`AdjRibOut::load`]); routes that changed since
+    /// live in `index`/`slots` instead.
+    base: Base,
 }
 
 impl AdjRibOut {
@@ -138,10 +144,18 @@ impl AdjRibOut {
         match self.index.entry(Key::new(prefix, path_id)) {
             Entry::Occupied(e) => *e.get() as usize,
             Entry::Vacant(v) => {
+                // A route of the whole-table load moves here; while the load
+                // is unsent, it was not advertised yet.
+                let loaded = if self.base.is_empty() {
+                    None
+                } else {
+                    self.base.take(prefix, path_id)
+                };
+                let advertised = loaded.filter(|_| !self.base.queued);
                 let slot = Slot {
                     prefix,
                     path_id,
-                    advertised: None,
+                    advertised,
                     pending: None,
                     queued: false,
                 };
@@ -189,14 +203,40 @@ impl AdjRibOut {
     pub fn withdraw(&mut self, prefix: Prefix, path_id: u32) {
         // Nothing to do for a route neither advertised nor queued: do not
         // create a slot for it.
-        if let Some(&i) = self.index.get(&Key::new(prefix, path_id)) {
-            let s = &mut self.slots[i as usize];
-            s.pending = None;
-            if !s.queued {
-                s.queued = true;
-                self.queue.push(i);
-            }
+        let known = self.index.contains_key(&Key::new(prefix, path_id))
+            || (!self.base.is_empty() && self.base.get(prefix, path_id).is_some());
+        if known {
+            self.queue_change(prefix, path_id, None);
         }
+    }
+
+    /// Queue a whole table at once, for a new session: like
+    /// [`AdjRibOut::announce`] for each route (Path Identifier 0, each
+    /// prefix once), in far less time and memory. Only into an empty
+    /// Adj-RIB-Out; otherwise the routes are announced one by one.
+    ///
+    /// Routes name their attribute set by index into `sets`; an index out
+    /// of range queues nothing.
+    pub fn load(
+        &mut self,
+        sets: Vec<Attrs>,
+        v4: Vec<(Ipv4Prefix, u32)>,
+        v6: Vec<(Ipv6Prefix, u32)>,
+    ) {
+        if !(self.index.is_empty() && self.base.is_empty()) {
+            for (p, s) in v4 {
+                if let Some(a) = sets.get(s as usize) {
+                    self.announce(Prefix::V4(p), 0, a.clone());
+                }
+            }
+            for (p, s) in v6 {
+                if let Some(a) = sets.get(s as usize) {
+                    self.announce(Prefix::V6(p), 0, a.clone());
+                }
+            }
+            return;
+        }
+        self.base = Base::new(sets, v4, v6);
     }
 
     /// Reserve room for `n` more routes (a whole table for a new peer).
@@ -208,20 +248,30 @@ impl AdjRibOut {
 
     /// Number of queued changes (before cancellation).
     pub fn pending(&self) -> usize {
-        self.queue.len()
+        let loaded = if self.base.queued {
+            self.base.iter().count()
+        } else {
+            0
+        };
+        self.queue.len() + loaded
     }
 
     /// The routes last advertised: (prefix, path id, attributes).
     pub fn advertised(&self) -> impl Iterator<Item = (Prefix, u32, &Attrs)> {
+        let loaded = (!self.base.queued).then(|| self.base.iter().map(|(p, a)| (p, 0, a)));
         self.slots
             .iter()
             .filter_map(|s| s.advertised.as_ref().map(|a| (s.prefix, s.path_id, a)))
+            .chain(loaded.into_iter().flatten())
     }
 
     /// The attributes advertised for `(prefix, path_id)`, if any.
     pub fn get(&self, prefix: Prefix, path_id: u32) -> Option<&Attrs> {
-        let &i = self.index.get(&Key::new(prefix, path_id))?;
-        self.slots[i as usize].advertised.as_ref()
+        match self.index.get(&Key::new(prefix, path_id)) {
+            Some(&i) => self.slots[i as usize].advertised.as_ref(),
+            None if self.base.queued => None,
+            None => self.base.get(prefix, path_id),
+        }
     }
 
     /// Number of advertised routes.
@@ -263,10 +313,64 @@ impl AdjRibOut {
         // Announcements with their attribute set (index in `groups`), in
         // queue order; distributed to the sets once counted.
         // Capacity that stays untouched costs address space only.
-        let mut announced4: Vec<(u32, Nlri4)> = Vec::with_capacity(queue.len());
-        let mut announced6: Vec<(u32, Nlri6)> = Vec::with_capacity(queue.len());
+        let (load4, load6) = if self.base.queued {
+            (self.base.v4.len(), self.base.v6.len())
+        } else {
+            (0, 0)
+        };
+        let mut announced4: Vec<(u32, Nlri4)> = Vec::with_capacity(queue.len() + load4);
+        let mut announced6: Vec<(u32, Nlri6)> = Vec::with_capacity(queue.len() + load6);
         let ap4 = ctx.add_path.ipv4_unicast;
         let ap6 = ctx.add_path.ipv6_unicast;
+        if self.base.queued {
+            self.base.queued = false;
+            let path_id = |ap: bool| ap.then_some(0);
+            // Look each attribute set up once, not once per route.
+            let admits: Vec<Admit> = self.base.sets.iter().map(|a| groups.lookup(a)).collect();
+            let Base { v4, v6, .. } = &mut self.base;
+            for (p, set) in v4.iter_mut() {
+                let Some(a) = admits.get(*set as usize) else {
+                    continue;
+                };
+                match check(a.index, a.v4, p.len(), ap4) {
+                    Ok(g) => {
+                        announced4.push((
+                            g,
+                            Nlri {
+                                path_id: path_id(ap4),
+                                prefix: *p,
+                            },
+                        ));
+                        self.advertised += 1;
+                    }
+                    Err(reason) => {
+                        reason.count(&mut self.skipped);
+                        *set = base::NONE;
+                    }
+                }
+            }
+            for (p, set) in v6.iter_mut() {
+                let Some(a) = admits.get(*set as usize) else {
+                    continue;
+                };
+                match check(a.index, a.v6, p.len(), ap6) {
+                    Ok(g) => {
+                        announced6.push((
+                            g,
+                            Nlri {
+                                path_id: path_id(ap6),
+                                prefix: *p,
+                            },
+                        ));
+                        self.advertised += 1;
+                    }
+                    Err(reason) => {
+                        reason.count(&mut self.skipped);
+                        *set = base::NONE;
+                    }
+                }
+            }
+        }
         for &i in &queue {
             let i = i as usize;
             let s = &mut self.slots[i];
@@ -510,6 +614,17 @@ struct Admit {
     v6: Limit,
 }
 
+/// Whether a prefix of length `len` can be announced with set `index`,
+/// whose room per prefix is `limit`.
+#[inline]
+fn check(index: u32, limit: Limit, len: u8, ap: bool) -> Result<u32, Skip> {
+    match limit {
+        Limit::Skip(s) => Err(s),
+        Limit::Upto(e) if nlri_len(len, ap) > usize::from(e) => Err(Skip::TooLarge),
+        Limit::Upto(_) => Ok(index),
+    }
+}
+
 /// The MP_REACH_NLRI next hop of an IPv6 next hop (RFC 2545 §3: global,
 /// then link-local when present; RFC 8950 §3 for IPv4 NLRI).
 fn mp_next_hop(nh: NextHop) -> Option<MpNextHop> {
@@ -733,11 +848,7 @@ impl<'c> Groups<'c> {
             Prefix::V4(_) => a.v4,
             Prefix::V6(_) => a.v6,
         };
-        match limit {
-            Limit::Skip(s) => Err(s),
-            Limit::Upto(e) if nlri_len(prefix.len(), ap) > usize::from(e) => Err(Skip::TooLarge),
-            Limit::Upto(_) => Ok(a.index),
-        }
+        check(a.index, limit, prefix.len(), ap)
     }
 
     /// Hand the admitted announcements to their sets, keeping queue order,

@@ -1,0 +1,118 @@
+//! The whole table queued at once for a new session.
+//!
+//! A new peer is sent every best route (RFC 4271 §9.2, and RFC 4724 §4.1
+//! before End-of-RIB). Going through the per-route index of
+//! [`AdjRibOut`](super::AdjRibOut) for a million routes costs a hash insert
+//! and about 80 bytes each; the table is instead kept here as two vectors
+//! sorted by prefix (16 bytes per IPv4 route), searched by bisection. A
+//! route that changes later moves to the index, leaving an empty entry
+//! behind.
+
+use crate::attrs::Attrs;
+use crate::prefix::{Ipv4Prefix, Ipv6Prefix, Prefix};
+
+/// No attribute set: the route moved to the index, or was not sendable.
+pub(super) const NONE: u32 = u32::MAX;
+
+/// The routes of a whole-table load, all with Path Identifier 0. Routes
+/// refer to their attribute set by index into `sets`: loading touches no
+/// reference count.
+#[derive(Debug, Default)]
+pub(super) struct Base {
+    pub(super) sets: Vec<Attrs>,
+    pub(super) v4: Vec<(Ipv4Prefix, u32)>,
+    pub(super) v6: Vec<(Ipv6Prefix, u32)>,
+    /// Not sent yet: every entry is a queued announcement. Once sent, an
+    /// entry holds what was advertised.
+    pub(super) queued: bool,
+}
+
+impl Base {
+    /// The table, in any order, each prefix at most once; entries index
+    /// `sets`.
+    pub(super) fn new(
+        sets: Vec<Attrs>,
+        mut v4: Vec<(Ipv4Prefix, u32)>,
+        mut v6: Vec<(Ipv6Prefix, u32)>,
+    ) -> Self {
+        // The key packs address and length into one integer: a cheaper
+        // comparison than the derived (address, length) order, and the same
+        // order.
+        v4.sort_unstable_by_key(|(p, _)| u64::from(u32::from(p.addr())) << 8 | u64::from(p.len()));
+        v6.sort_unstable_by_key(|(p, _)| (u128::from(p.addr()), p.len()));
+        debug_assert!(v4.windows(2).all(|w| w[0].0 != w[1].0));
+        debug_assert!(v6.windows(2).all(|w| w[0].0 != w[1].0));
+        Base {
+            sets,
+            v4,
+            v6,
+            queued: true,
+        }
+    }
+
+    /// Whether nothing is loaded.
+    pub(super) fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+
+    fn find(&self, prefix: Prefix, path_id: u32) -> Option<(Family, usize)> {
+        if path_id != 0 {
+            return None;
+        }
+        match prefix {
+            Prefix::V4(p) => Some((
+                Family::V4,
+                self.v4.binary_search_by(|(q, _)| q.cmp(&p)).ok()?,
+            )),
+            Prefix::V6(p) => Some((
+                Family::V6,
+                self.v6.binary_search_by(|(q, _)| q.cmp(&p)).ok()?,
+            )),
+        }
+    }
+
+    fn set_of(&self, family: Family, i: usize) -> u32 {
+        match family {
+            Family::V4 => self.v4.get(i).map_or(NONE, |e| e.1),
+            Family::V6 => self.v6.get(i).map_or(NONE, |e| e.1),
+        }
+    }
+
+    /// Take the route out (it moves to the index): its attributes, if the
+    /// load holds it.
+    pub(super) fn take(&mut self, prefix: Prefix, path_id: u32) -> Option<Attrs> {
+        let (family, i) = self.find(prefix, path_id)?;
+        let set = self.set_of(family, i);
+        let attrs = self.sets.get(set as usize)?.clone();
+        match family {
+            Family::V4 => self.v4[i].1 = NONE,
+            Family::V6 => self.v6[i].1 = NONE,
+        }
+        Some(attrs)
+    }
+
+    /// The attributes of the route, if the load holds it.
+    pub(super) fn get(&self, prefix: Prefix, path_id: u32) -> Option<&Attrs> {
+        let (family, i) = self.find(prefix, path_id)?;
+        self.sets.get(self.set_of(family, i) as usize)
+    }
+
+    /// The routes held, in prefix order (IPv4 first).
+    pub(super) fn iter(&self) -> impl Iterator<Item = (Prefix, &Attrs)> {
+        let v4 = self
+            .v4
+            .iter()
+            .filter_map(|&(p, s)| Some((Prefix::V4(p), self.sets.get(s as usize)?)));
+        let v6 = self
+            .v6
+            .iter()
+            .filter_map(|&(p, s)| Some((Prefix::V6(p), self.sets.get(s as usize)?)));
+        v4.chain(v6)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Family {
+    V4,
+    V6,
+}
