@@ -3,7 +3,7 @@
 //! reload difference.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use node_agent::config::{
     self, AddPathMode, AfiSafi, Api, Config, Decision, FamilyConfig, Fib, GracefulRestart, Listen,
@@ -15,25 +15,41 @@ use node_agent::config::{
 const EXAMPLE: &str = include_str!("../../deploy/examples/twill-agent.yaml");
 const EXAMPLE_KEY_PATH: &str = "/etc/twill/tor-a.key";
 
-/// A new file under the system temporary directory (one per call: tests
-/// run in parallel).
-fn temp_file(name: &str, content: &[u8]) -> PathBuf {
+/// A file under the system temporary directory, removed when dropped.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl std::ops::Deref for TempFile {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+/// A new temporary file (one per call: tests run in parallel).
+fn temp_file(name: &str, content: &[u8]) -> TempFile {
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = std::env::temp_dir().join(format!("twill-config-{}-{n}-{name}", std::process::id()));
     std::fs::write(&path, content).expect("write temporary file");
-    path
+    TempFile(path)
 }
 
-/// The example with its password file replaced by a temporary one.
-fn example_text(key_name: &str, key: &[u8]) -> (String, PathBuf) {
-    let key_path = temp_file(key_name, key);
-    let text = EXAMPLE.replace(EXAMPLE_KEY_PATH, key_path.to_str().expect("utf-8 path"));
-    (text, key_path)
+/// The example with its password file replaced by a temporary one (which
+/// lives as long as the returned guard).
+fn example_text(key_name: &str, key: &[u8]) -> (String, TempFile) {
+    let key_file = temp_file(key_name, key);
+    let text = EXAMPLE.replace(EXAMPLE_KEY_PATH, key_file.to_str().expect("utf-8 path"));
+    (text, key_file)
 }
 
 fn example() -> ValidConfig {
-    let (text, _) = example_text("example.key", b"tor-a-key\n");
+    let (text, _key) = example_text("example.key", b"tor-a-key\n");
     match config::from_yaml(&text) {
         Ok(c) => c,
         Err(e) => panic!("the example does not validate:\n{e}"),
@@ -157,12 +173,12 @@ fn a_neighbor_with_only_address_and_asn_takes_every_default() {
 
 #[test]
 fn the_example_file_parses_to_exactly_these_values() {
-    let (text, key_path) = example_text("exact.key", b"k\n");
+    let (text, key_file) = example_text("exact.key", b"k\n");
     let c = config::parse_yaml(&text).expect("parses");
     let tor_a = Neighbor {
         description: Some("tor-a".into()),
         gtsm: true,
-        password_file: Some(key_path),
+        password_file: Some(key_file.to_path_buf()),
         source_address: Some(ip("198.18.0.10")),
         timers: Timers {
             hold: 9,
@@ -411,7 +427,7 @@ fn secrets_are_not_in_debug_output() {
 
 #[test]
 fn load_reads_a_file_and_names_it_in_yaml_errors() {
-    let (text, _) = example_text("load.key", b"k");
+    let (text, _key) = example_text("load.key", b"k");
     let path = temp_file("load.yaml", text.as_bytes());
     let v = config::load(&path).expect("loads");
     assert_eq!(v.config().local_asn, 64512);

@@ -28,7 +28,9 @@ fn example() -> ValidConfig {
     ));
     std::fs::write(&key, b"k\n").expect("write key");
     let text = EXAMPLE.replace("/etc/twill/tor-a.key", key.to_str().expect("utf-8"));
-    match config::from_yaml(&text) {
+    let v = config::from_yaml(&text);
+    let _ = std::fs::remove_file(&key);
+    match v {
         Ok(c) => c,
         Err(e) => panic!("the example does not validate:\n{e}"),
     }
