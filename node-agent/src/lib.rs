@@ -1,8 +1,10 @@
 //! The Twill node agent (`twill-agent`) as a library: the binary in
 //! `main.rs` wires these modules together.
 //!
+//! - [`api`]: the local API's schema and its requests to the RIB task.
 //! - [`config`]: the configuration file (YAML) and its validation.
 //! - [`fib`]: the kernel FIB writer (rtnetlink).
 
+pub mod api;
 pub mod config;
 pub mod fib;
