@@ -1,13 +1,16 @@
-//! From the configuration to the RIB's and the FSM's types: exact values,
-//! and the compiled policies' behaviour on routes.
+//! From the configuration to the RIB's, the FSM's, the session's and the
+//! speaker's types: exact values, and the compiled policies' behaviour on
+//! routes.
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use bgp::session::GracefulRestartConfig;
+use bgp::speaker::TransportOptions;
 use bgp::wire::{
     AddPathDirection, AddPathEntry, AsPath, AsSegment, Capability, Community, ExtendedNextHopEntry,
     Family, GracefulRestart, GracefulRestartFamily, LargeCommunity, SegmentType,
 };
-use node_agent::config::{self, ValidConfig};
+use node_agent::config::{self, RestartFlags, ValidConfig};
 use ribs::decision::DecisionConfig;
 use ribs::policy::{
     Action, Disposition, Match, Policy, PolicyVerdict, PrefixList, PrefixListEntry, RouteContext,
@@ -306,17 +309,9 @@ fn fsm_config_and_capabilities() {
         vec![
             Capability::Multiprotocol(Family::IPV4_UNICAST),
             Capability::RouteRefresh,
-            Capability::GracefulRestart(GracefulRestart {
-                restart_state: false,
-                notification: false,
-                restart_time: 120,
-                families: vec![GracefulRestartFamily {
-                    family: Family::IPV4_UNICAST,
-                    forwarding_state: false,
-                }],
-            }),
             Capability::FourOctetAs(64512),
-        ]
+        ],
+        "Graceful Restart comes from the session config"
     );
     assert!(a.validate().is_ok());
 
@@ -352,6 +347,89 @@ fn fsm_config_and_capabilities() {
             Capability::FourOctetAs(64512),
         ],
         "no families listed: the address's own"
+    );
+}
+
+#[test]
+fn session_and_speaker_configs() {
+    let v = example();
+    let flags = RestartFlags {
+        restarting: true,
+        forwarding_preserved: true,
+    };
+    let a = v.session_config(ip("198.18.0.1"), flags).expect("tor-a");
+    assert_eq!(a.peer, ip("198.18.0.1"));
+    assert_eq!(a.fsm, v.fsm_config(ip("198.18.0.1")).expect("fsm"));
+    let gr = GracefulRestartConfig {
+        restart_time: 120,
+        restarting: true,
+        forwarding_preserved: true,
+        families: vec![Family::IPV4_UNICAST],
+        stale_path_time: 360,
+    };
+    assert_eq!(a.graceful_restart, Some(gr.clone()));
+    assert_eq!(
+        gr.capability(),
+        Capability::GracefulRestart(GracefulRestart {
+            restart_state: true,
+            notification: false,
+            restart_time: 120,
+            families: vec![GracefulRestartFamily {
+                family: Family::IPV4_UNICAST,
+                forwarding_state: true,
+            }],
+        })
+    );
+    let b = v
+        .session_config(ip("fd00:198:18::1"), flags)
+        .expect("tor-b");
+    assert_eq!(b.graceful_restart, None, "not enabled");
+
+    let pa = v.speaker_peer(ip("198.18.0.1"), flags).expect("tor-a");
+    assert_eq!(pa.session, a);
+    assert_eq!(pa.port, 179);
+    assert_eq!(pa.local_address, Some(ip("198.18.0.10")));
+    assert_eq!(
+        pa.transport,
+        TransportOptions {
+            md5_key: Some(b"k".to_vec()),
+            gtsm_hops: Some(1),
+            ttl: None,
+            ..TransportOptions::default()
+        }
+    );
+    let pb = v.speaker_peer(ip("fd00:198:18::1"), flags).expect("tor-b");
+    assert_eq!(
+        pb.transport,
+        TransportOptions {
+            md5_key: Some(b"s3cret".to_vec()),
+            gtsm_hops: None,
+            ttl: Some(2),
+            ..TransportOptions::default()
+        }
+    );
+    assert_eq!(pb.local_address, None);
+
+    let s = v.speaker_config(RestartFlags::default());
+    assert_eq!(
+        s.listen,
+        vec![
+            "0.0.0.0:179".parse::<std::net::SocketAddr>().expect("addr"),
+            "[::]:179".parse().expect("addr"),
+        ]
+    );
+    let peers: Vec<IpAddr> = s.peers.iter().map(|p| p.session.peer).collect();
+    assert_eq!(
+        peers,
+        [ip("198.18.0.1"), ip("fd00:198:18::1"), ip("198.18.0.20")]
+    );
+    assert_eq!(
+        s.peers[0]
+            .session
+            .graceful_restart
+            .as_ref()
+            .map(|g| g.restarting),
+        Some(false)
     );
 }
 

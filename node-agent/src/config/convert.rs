@@ -1,14 +1,15 @@
 //! From the configuration to the types of the crates that run it:
-//! [`ribs::rib::RibConfig`] and [`ribs::rib::PeerConfig`] for the RIB,
-//! [`bgp::fsm::Config`] for each session's state machine.
+//! [`ribs::rib::RibConfig`] and [`ribs::rib::PeerConfig`] for the RIB;
+//! [`bgp::fsm::Config`], [`bgp::session::SessionConfig`] and
+//! [`bgp::speaker::PeerConfig`] / [`bgp::speaker::SpeakerConfig`] for the
+//! sessions.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use bgp::fsm;
-use bgp::wire::{
-    AddPathDirection, AddPathEntry, Capability, ExtendedNextHopEntry, Family, GracefulRestart,
-    GracefulRestartFamily,
-};
+use bgp::session::{GracefulRestartConfig, SessionConfig};
+use bgp::speaker::{self, SpeakerConfig, TransportOptions};
+use bgp::wire::{AddPathDirection, AddPathEntry, Capability, ExtendedNextHopEntry, Family};
 use ribs::decision::DecisionConfig;
 use ribs::rib::{MaxPrefix, PeerConfig, RibConfig};
 use ribs::{NextHop, PeerId, PeerInfo, PeerKind};
@@ -100,8 +101,10 @@ impl ValidConfig {
 
     /// The capabilities of our OPEN to `n` (RFC 5492): Multiprotocol per
     /// family (RFC 4760), Route Refresh (RFC 2918), Extended Next Hop
-    /// (RFC 8950) and Graceful Restart (RFC 4724) when configured, 4-octet
-    /// AS (RFC 6793), ADD-PATH (RFC 7911) when configured.
+    /// (RFC 8950) when configured, 4-octet AS (RFC 6793), ADD-PATH
+    /// (RFC 7911) when configured. Graceful Restart (RFC 4724) is added by
+    /// the session from [`ValidConfig::session_config`], with the R and F
+    /// bits of this start.
     pub fn capabilities(&self, n: &Neighbor) -> Vec<Capability> {
         let families = self.families(n);
         let mut caps: Vec<Capability> = families
@@ -119,20 +122,6 @@ impl ValidConfig {
             .collect();
         if !enh.is_empty() {
             caps.push(Capability::ExtendedNextHop(enh));
-        }
-        if n.graceful_restart.enabled {
-            caps.push(Capability::GracefulRestart(GracefulRestart {
-                restart_state: false,
-                notification: false,
-                restart_time: n.graceful_restart.restart_time,
-                families: families
-                    .iter()
-                    .map(|f| GracefulRestartFamily {
-                        family: f.family.family(),
-                        forwarding_state: false,
-                    })
-                    .collect(),
-            }));
         }
         caps.push(Capability::FourOctetAs(self.config.local_asn));
         let add_path: Vec<AddPathEntry> = families
@@ -154,5 +143,77 @@ impl ValidConfig {
             caps.push(Capability::AddPath(add_path));
         }
         caps
+    }
+}
+
+/// What this start of the agent knows about itself for Graceful Restart
+/// (RFC 4724 §3): not configuration, but needed with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RestartFlags {
+    /// R bit: this start follows a restart of the agent.
+    pub restarting: bool,
+    /// F bit: the kernel routes were kept across the restart
+    /// (`fib.keep_on_exit`).
+    pub forwarding_preserved: bool,
+}
+
+impl ValidConfig {
+    /// The session task's configuration for the neighbour at `address`:
+    /// [`ValidConfig::fsm_config`] and, when enabled, Graceful Restart.
+    pub fn session_config(&self, address: IpAddr, restart: RestartFlags) -> Option<SessionConfig> {
+        let n = self.neighbor(address)?;
+        let mut s = SessionConfig::new(address, self.fsm_config(address)?);
+        let gr = &n.graceful_restart;
+        if gr.enabled {
+            s.graceful_restart = Some(GracefulRestartConfig {
+                restart_time: gr.restart_time,
+                restarting: restart.restarting,
+                forwarding_preserved: restart.forwarding_preserved,
+                families: self.families(n).iter().map(|f| f.family.family()).collect(),
+                stale_path_time: gr.stale_time,
+            });
+        }
+        Some(s)
+    }
+
+    /// The speaker's configuration of the neighbour at `address`: session,
+    /// port, source address, and socket options (TCP MD5 key, GTSM with one
+    /// hop, multihop TTL).
+    pub fn speaker_peer(
+        &self,
+        address: IpAddr,
+        restart: RestartFlags,
+    ) -> Option<speaker::PeerConfig> {
+        let n = self.neighbor(address)?;
+        let mut p = speaker::PeerConfig::new(self.session_config(address, restart)?);
+        p.port = n.port;
+        p.local_address = n.source_address;
+        p.transport = TransportOptions {
+            md5_key: self.md5_key(address).map(|k| k.as_bytes().to_vec()),
+            gtsm_hops: n.gtsm.then_some(1),
+            ttl: n.multihop_ttl,
+            ..TransportOptions::default()
+        };
+        Some(p)
+    }
+
+    /// The speaker's configuration: the listen addresses with the listen
+    /// port, and every neighbour.
+    pub fn speaker_config(&self, restart: RestartFlags) -> SpeakerConfig {
+        let c = &self.config;
+        SpeakerConfig {
+            listen: c
+                .listen
+                .addresses
+                .iter()
+                .map(|a| SocketAddr::new(*a, c.listen.port))
+                .collect(),
+            peers: c
+                .neighbors
+                .iter()
+                .filter_map(|n| self.speaker_peer(n.address, restart))
+                .collect(),
+            event_queue: 0,
+        }
     }
 }

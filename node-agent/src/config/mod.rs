@@ -30,6 +30,7 @@ pub mod types;
 pub mod valid;
 pub mod validate;
 
+pub use convert::RestartFlags;
 pub use diff::{
     diff, ConfigChange, GlobalReset, NeighborReset, NeighborUpdate, ResetCause, SoftChange,
 };

@@ -29,7 +29,7 @@ pub struct Neighbor {
     #[serde(default)]
     pub passive: bool,
     /// eBGP multihop: the TTL of our packets. Unset: 1 for eBGP (directly
-    /// connected), 64 for iBGP.
+    /// connected), the system default for iBGP.
     #[serde(default)]
     pub multihop_ttl: Option<u8>,
     /// Generalized TTL Security Mechanism (RFC 5082): send with TTL 255 and
@@ -148,7 +148,7 @@ pub struct GracefulRestart {
     /// How long the neighbour's routes are kept as stale after it came
     /// back, waiting for its End-of-RIB, in seconds.
     #[serde(default = "default_stale_time")]
-    pub stale_time: u32,
+    pub stale_time: u16,
 }
 
 impl Default for GracefulRestart {
@@ -165,7 +165,7 @@ fn default_restart_time() -> u16 {
     120
 }
 
-fn default_stale_time() -> u32 {
+fn default_stale_time() -> u16 {
     360
 }
 
