@@ -354,6 +354,67 @@ impl Rib {
         self.peers.get(&peer).map(|p| p.accepted)
     }
 
+    /// Routes advertised to `peer` (the size of its Adj-RIB-Out).
+    pub fn advertised(&self, peer: PeerId) -> Option<usize> {
+        self.peers.get(&peer).map(|p| p.out.len())
+    }
+
+    /// The configuration of `peer`.
+    pub fn peer_config(&self, peer: PeerId) -> Option<&PeerConfig> {
+        self.peers.get(&peer).map(|p| &p.config)
+    }
+
+    /// What `peer` was told (its Adj-RIB-Out), in no particular order.
+    pub fn adj_rib_out(&self, peer: PeerId) -> Result<Vec<(Prefix, u32, Attrs)>, RibError> {
+        let p = self.peers.get(&peer).ok_or(RibError::UnknownPeer(peer))?;
+        Ok(p.out
+            .advertised()
+            .map(|(prefix, path_id, a)| (prefix, path_id, Arc::clone(a)))
+            .collect())
+    }
+
+    /// The routes of `peer` in the Loc-RIB (its Adj-RIB-In after import
+    /// policy), in no particular order.
+    pub fn adj_rib_in(&self, peer: PeerId) -> Result<Vec<(Prefix, Path)>, RibError> {
+        if !self.peers.contains_key(&peer) {
+            return Err(RibError::UnknownPeer(peer));
+        }
+        Ok(self
+            .loc
+            .iter()
+            .flat_map(|(prefix, d)| {
+                d.paths()
+                    .iter()
+                    .filter(|path| path.peer == peer)
+                    .map(move |path| (prefix, path.clone()))
+            })
+            .collect())
+    }
+
+    /// The pre-policy Adj-RIB-In of `peer`, when soft reconfiguration
+    /// inbound keeps it (`None` otherwise).
+    pub fn adj_rib_in_pre_policy(
+        &self,
+        peer: PeerId,
+    ) -> Result<Option<Vec<(Prefix, u32, Attrs)>>, RibError> {
+        let p = self.peers.get(&peer).ok_or(RibError::UnknownPeer(peer))?;
+        Ok(p.adj_in_pre.as_ref().map(|m| {
+            m.iter()
+                .map(|(&(prefix, path_id), a)| (prefix, path_id, Arc::clone(a)))
+                .collect()
+        }))
+    }
+
+    /// The most specific Loc-RIB prefix that contains `addr` (RFC 1812
+    /// §5.2.4.3 longest match), looked up length by length.
+    pub fn longest_match(&self, addr: std::net::IpAddr) -> Option<Prefix> {
+        let max: u8 = if addr.is_ipv4() { 32 } else { 128 };
+        (0..=max)
+            .rev()
+            .filter_map(|len| Prefix::new(addr, len))
+            .find(|p| self.loc.get(p).is_some())
+    }
+
     /// Reserve room for a full table of `n` IPv4 prefixes.
     pub fn reserve_v4(&mut self, n: usize) {
         self.loc.reserve_v4(n);

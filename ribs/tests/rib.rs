@@ -595,3 +595,59 @@ fn a_new_peer_gets_the_whole_table_then_the_changes() {
     r.peer_up(PeerId(3)).unwrap();
     assert_eq!(sent(&mut r, 3).len(), 2);
 }
+
+#[test]
+fn queries_adj_rib_in_out_and_longest_match() {
+    let mut r = rib();
+    r.add_peer(peer(2, 65002, false)).unwrap();
+    r.add_peer(peer(3, 65003, false)).unwrap();
+    r.peer_up(PeerId(2)).unwrap();
+    r.peer_up(PeerId(3)).unwrap();
+    r.apply_update(
+        PeerId(2),
+        &announce(
+            &["198.19.0.0/16", "198.19.1.0/24"],
+            &[65002],
+            [198, 18, 0, 2],
+            vec![],
+        ),
+        true,
+    )
+    .unwrap();
+    let mut adj_in: Vec<Prefix> = r
+        .adj_rib_in(PeerId(2))
+        .unwrap()
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    adj_in.sort();
+    assert_eq!(
+        adj_in,
+        vec![
+            Prefix::V4(p("198.19.0.0/16")),
+            Prefix::V4(p("198.19.1.0/24"))
+        ]
+    );
+    assert!(r.adj_rib_in(PeerId(3)).unwrap().is_empty());
+    assert_eq!(r.adj_rib_in_pre_policy(PeerId(2)).unwrap(), None);
+    // Nothing is advertised until the UPDATEs are taken.
+    assert_eq!(r.advertised(PeerId(3)), Some(0));
+    sent(&mut r, 3);
+    assert_eq!(r.advertised(PeerId(3)), Some(2));
+    let out = r.adj_rib_out(PeerId(3)).unwrap();
+    assert_eq!(out.len(), 2);
+    assert!(out
+        .iter()
+        .all(|(_, _, a)| a.as_path == AsPath::sequence(vec![LOCAL_AS, 65002])));
+    let addr = |s: &str| s.parse::<IpAddr>().unwrap();
+    assert_eq!(
+        r.longest_match(addr("198.19.1.7")),
+        Some(Prefix::V4(p("198.19.1.0/24")))
+    );
+    assert_eq!(
+        r.longest_match(addr("198.19.2.7")),
+        Some(Prefix::V4(p("198.19.0.0/16")))
+    );
+    assert_eq!(r.longest_match(addr("198.18.2.7")), None);
+    assert!(r.adj_rib_out(PeerId(9)).is_err());
+}
