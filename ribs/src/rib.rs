@@ -172,6 +172,9 @@ pub struct ExplainedPath {
     pub lost: Option<(usize, Reason)>,
 }
 
+/// Routes as (prefix, Path Identifier, attributes).
+pub type Routes = Vec<(Prefix, u32, Attrs)>;
+
 /// The RIB.
 #[derive(Debug)]
 pub struct Rib {
@@ -365,7 +368,7 @@ impl Rib {
     }
 
     /// What `peer` was told (its Adj-RIB-Out), in no particular order.
-    pub fn adj_rib_out(&self, peer: PeerId) -> Result<Vec<(Prefix, u32, Attrs)>, RibError> {
+    pub fn adj_rib_out(&self, peer: PeerId) -> Result<Routes, RibError> {
         let p = self.peers.get(&peer).ok_or(RibError::UnknownPeer(peer))?;
         Ok(p.out
             .advertised()
@@ -396,7 +399,7 @@ impl Rib {
     pub fn adj_rib_in_pre_policy(
         &self,
         peer: PeerId,
-    ) -> Result<Option<Vec<(Prefix, u32, Attrs)>>, RibError> {
+    ) -> Result<Option<Routes>, RibError> {
         let p = self.peers.get(&peer).ok_or(RibError::UnknownPeer(peer))?;
         Ok(p.adj_in_pre.as_ref().map(|m| {
             m.iter()
