@@ -13,7 +13,7 @@ use crate::cmd::{self, file_tail};
 use crate::error::{Error, Result};
 use crate::netns::{Lab, Ns};
 use crate::peer::{Daemon, Peer};
-use crate::router::{BgpRoute, Family, Prefix, Router, SessionState, UnknownAttribute};
+use crate::router::{BgpRoute, Family, LastError, Prefix, Router, SessionState, UnknownAttribute};
 use crate::wait;
 
 /// A running BIRD.
@@ -173,12 +173,14 @@ impl Bird {
             })
     }
 
-    /// `show protocols all NAME`, parsed into `field: value` pairs.
+    /// `show protocols all NAME`, parsed into `field: value` pairs (a line
+    /// without a colon is a field with an empty value).
     pub fn protocol_details(&self, neighbor: IpAddr) -> Result<Vec<(String, String)>> {
         let out = self.birdc(&["show", "protocols", "all", self.protocol(neighbor)?])?;
         Ok(out
             .lines()
-            .filter_map(|line| line.split_once(':'))
+            .skip(1)
+            .map(|line| line.split_once(':').unwrap_or((line, "")))
             .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
             .collect())
     }
@@ -307,6 +309,44 @@ impl Peer for Bird {
             Err(Error::Command { stderr, .. }) if stderr.contains("Network not found") => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    fn last_error(&self, neighbor: IpAddr) -> Result<Option<LastError>> {
+        let details = self.protocol_details(neighbor)?;
+        let field = |name: &str| {
+            details
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        // A session that went down without a NOTIFICATION from a
+        // neighbour that advertised graceful restart (RFC 4724) shows no
+        // error, only the restart in progress.
+        let restart = details
+            .iter()
+            .any(|(k, _)| k == "Neighbor graceful restart active")
+            .then(|| "Neighbor graceful restart active".to_owned());
+        let text = field("Last error").or(restart);
+        let shutdown_message = field("Message");
+        if text.is_none() && shutdown_message.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(LastError {
+            text: text.unwrap_or_default(),
+            code: None,
+            shutdown_message,
+        }))
+    }
+
+    fn shutdown(&self, neighbor: IpAddr, message: &str) -> Result<()> {
+        let name = self.protocol(neighbor)?;
+        self.birdc(&["disable", name, &format!("\"{message}\"")])
+            .map(|_| ())
+    }
+
+    fn enable(&self, neighbor: IpAddr) -> Result<()> {
+        self.birdc(&["enable", self.protocol(neighbor)?])
+            .map(|_| ())
     }
 
     fn view(&self) -> String {

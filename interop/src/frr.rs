@@ -13,7 +13,7 @@ use crate::cmd::{self, file_tail};
 use crate::error::{Error, Result};
 use crate::netns::{Lab, Ns};
 use crate::peer::{Daemon, Peer};
-use crate::router::{BgpRoute, Family, Prefix, Router, SessionState};
+use crate::router::{BgpRoute, Family, LastError, Prefix, Router, SessionState};
 use crate::wait;
 
 /// The zebra binary of the Debian package.
@@ -202,6 +202,32 @@ impl Frr {
         )
     }
 
+    /// Runs configuration commands under `router bgp ASN`.
+    pub fn configure_bgp(&self, lines: &[&str]) -> Result<()> {
+        let router = format!("router bgp {}", self.router.asn);
+        let mut args = vec![
+            "--vty_socket",
+            self.dir.to_str().unwrap_or_default(),
+            "-c",
+            "configure terminal",
+            "-c",
+            &router,
+        ];
+        for line in lines {
+            args.extend(["-c", line]);
+        }
+        let out = cmd::run("vtysh", args)?;
+        // vtysh reports a rejected line on standard output, exit status 0.
+        if out.contains('%') {
+            return Err(Error::Command {
+                command: format!("vtysh: {router}: {lines:?}"),
+                status: "rejected".into(),
+                stderr: out,
+            });
+        }
+        Ok(())
+    }
+
     /// Runs a `... json` command and parses its answer.
     pub fn vtysh_json(&self, command: &str) -> Result<Value> {
         cmd::json(&format!("vtysh -c '{command}'"), &self.vtysh(command)?)
@@ -307,6 +333,40 @@ impl Peer for Frr {
             afi(prefix.family())
         ))?;
         parse_route(prefix, &value)
+    }
+
+    fn last_error(&self, neighbor: IpAddr) -> Result<Option<LastError>> {
+        let n = self.neighbor_json(neighbor)?;
+        let Some(due_to) = n["lastResetDueTo"].as_str() else {
+            return Ok(None);
+        };
+        // `lastErrorCodeSubcode`: four hex digits, code then subcode.
+        let code = n["lastErrorCodeSubcode"]
+            .as_str()
+            .filter(|s| s.len() == 4)
+            .and_then(|s| {
+                Some((
+                    u8::from_str_radix(s.get(..2)?, 16).ok()?,
+                    u8::from_str_radix(s.get(2..)?, 16).ok()?,
+                ))
+            });
+        let text = n["lastNotificationReason"]
+            .as_str()
+            .unwrap_or(due_to)
+            .to_owned();
+        Ok(Some(LastError {
+            text,
+            code,
+            shutdown_message: n["lastShutdownDescription"].as_str().map(str::to_owned),
+        }))
+    }
+
+    fn shutdown(&self, neighbor: IpAddr, message: &str) -> Result<()> {
+        self.configure_bgp(&[&format!("neighbor {neighbor} shutdown message {message}")])
+    }
+
+    fn enable(&self, neighbor: IpAddr) -> Result<()> {
+        self.configure_bgp(&[&format!("no neighbor {neighbor} shutdown")])
     }
 
     fn view(&self) -> String {

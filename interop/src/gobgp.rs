@@ -13,7 +13,7 @@ use crate::cmd::{self, file_tail};
 use crate::error::{Error, Result};
 use crate::netns::{Lab, Ns};
 use crate::peer::{Daemon, Peer};
-use crate::router::{BgpRoute, Family, Prefix, Router, SessionState, UnknownAttribute};
+use crate::router::{BgpRoute, Family, LastError, Prefix, Router, SessionState, UnknownAttribute};
 use crate::wait;
 
 /// The gRPC API port, on the namespace's own loopback.
@@ -299,6 +299,36 @@ impl Peer for GoBgp {
             return Ok(None);
         }
         parse_route(prefix, &cmd::json("gobgp global rib -j", &out)?)
+    }
+
+    fn last_error(&self, neighbor: IpAddr) -> Result<Option<LastError>> {
+        // gobgp's JSON counts NOTIFICATIONs but keeps no reason.
+        let n = self.neighbor_json(neighbor)?;
+        let received = n["state"]["messages"]["received"]["notification"].as_u64();
+        let sent = n["state"]["messages"]["sent"]["notification"].as_u64();
+        Ok(match (received, sent) {
+            (None, None) => None,
+            (r, s) => Some(LastError {
+                text: format!(
+                    "NOTIFICATIONs received {}, sent {}",
+                    r.unwrap_or(0),
+                    s.unwrap_or(0)
+                ),
+                code: None,
+                shutdown_message: None,
+            }),
+        })
+    }
+
+    fn shutdown(&self, neighbor: IpAddr, message: &str) -> Result<()> {
+        let address = neighbor.to_string();
+        self.gobgp(&["neighbor", &address, "shutdown", "--reason", message])
+            .map(|_| ())
+    }
+
+    fn enable(&self, neighbor: IpAddr) -> Result<()> {
+        let address = neighbor.to_string();
+        self.gobgp(&["neighbor", &address, "enable"]).map(|_| ())
     }
 
     fn view(&self) -> String {

@@ -23,6 +23,7 @@
 //! | [`peer`] | the `Peer` trait, `Daemon`, waits on sessions and routes |
 //! | [`bird`], [`frr`], [`gobgp`], [`exabgp`] | one daemon each |
 //! | [`kernel`] | a namespace's kernel table (`ip -j route`) |
+//! | [`ping`] | one ping, or a continuous ping and its losses |
 //! | [`wait`] | polling with a deadline and a clear timeout message |
 //! | [`env`] | root and packages: fail clearly, or skip with `TWILL_SKIP_NETNS=1` |
 //! | [`matrix`] | the scenario matrix `docs/interop.md` must list |
@@ -41,6 +42,7 @@ pub mod kernel;
 pub mod matrix;
 pub mod netns;
 pub mod peer;
+pub mod ping;
 pub mod process;
 pub mod router;
 pub mod wait;
@@ -49,5 +51,6 @@ pub use error::{ensure, Error, Result};
 pub use netns::{Endpoint, Lab, Link, Ns};
 pub use peer::{Daemon, Peer};
 pub use router::{
-    prefix, BgpRoute, Family, Neighbor, Prefix, Route, Router, SessionState, UnknownAttribute,
+    prefix, BgpRoute, Family, LastError, Neighbor, Prefix, Route, Router, SessionState,
+    UnknownAttribute,
 };

@@ -110,8 +110,12 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Creates an empty lab named after `test` (for its directory).
+    /// Creates an empty lab named after `test` (for its directory). The
+    /// first lab of a process also clears what labs of dead test processes
+    /// left (a run killed by a signal skips every Drop).
     pub fn new(test: &str) -> Result<Lab> {
+        static SWEEP: std::sync::Once = std::sync::Once::new();
+        SWEEP.call_once(sweep_stale_labs);
         let id = format!(
             "tw{}x{}",
             std::process::id(),
@@ -269,6 +273,36 @@ impl Lab {
         Ok(ends)
     }
 
+    /// Sets an interface up or down (a cable pulled: both ends lose
+    /// carrier, and daemons see the interface event).
+    pub fn set_link(&self, end: &Endpoint, up: bool) -> Result<()> {
+        let state = if up { "up" } else { "down" };
+        run(
+            "ip",
+            ["-n", &end.ns.name, "link", "set", &end.ifname, state],
+        )?;
+        Ok(())
+    }
+
+    /// Silently drops all traffic between the two ends of `link` (`on`), or
+    /// restores it: blackhole host routes for the far address, in both
+    /// namespaces and both families. The interfaces stay up, so only a
+    /// hold timer (RFC 4271 §6.5) notices.
+    pub fn partition(&self, link: &Link, on: bool) -> Result<()> {
+        let verb = if on { "add" } else { "del" };
+        for (here, there) in [(&link.a, &link.b), (&link.b, &link.a)] {
+            let v4 = format!("{}/32", there.v4);
+            let v6 = format!("{}/128", there.v6);
+            for dst in [v4, v6] {
+                run(
+                    "ip",
+                    ["-n", &here.ns.name, "route", verb, "blackhole", &dst],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     /// Starts `program args...` in `ns` (see [`Process::spawn`]); its log
     /// is `<lab dir>/<label>.log`. Returns its PID.
     pub fn spawn(
@@ -351,6 +385,38 @@ impl Lab {
     }
 }
 
+/// The PID of the test process that created namespace `name`
+/// (`tw<pid>x<lab>-<short>`), if it is a lab's.
+fn owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("tw")?;
+    let (pid, rest) = rest.split_once('x')?;
+    let (lab, _) = rest.split_once('-')?;
+    lab.parse::<u32>().ok()?;
+    pid.parse().ok()
+}
+
+/// Stops the processes in, and deletes, every lab namespace whose test
+/// process is gone.
+fn sweep_stale_labs() {
+    let Ok(list) = run("ip", ["netns", "list"]) else {
+        return;
+    };
+    for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
+        let Some(pid) = owner(name) else { continue };
+        if process::alive(pid) {
+            continue;
+        }
+        if let Ok(pids) = run("ip", ["netns", "pids", name]) {
+            for p in pids.split_whitespace().filter_map(|p| p.parse().ok()) {
+                process::signal(p, "KILL");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        eprintln!("interop: deleting namespace {name} left by dead test process {pid}");
+        let _ = run("ip", ["netns", "del", name]);
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         self.teardown();
@@ -359,5 +425,19 @@ impl Drop for Lab {
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::owner;
+
+    #[test]
+    fn reads_the_owner_of_a_lab_namespace() {
+        assert_eq!(owner("tw1234x0-bird"), Some(1234));
+        assert_eq!(owner("tw1234x17-frr-good"), Some(1234));
+        assert_eq!(owner("tw1234-bird"), None);
+        assert_eq!(owner("twxx0-bird"), None);
+        assert_eq!(owner("cni-1234"), None);
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::netns::{Lab, Ns};
-use crate::router::{BgpRoute, Prefix, Router, SessionState};
+use crate::router::{BgpRoute, LastError, Prefix, Router, SessionState};
 use crate::wait;
 
 /// The daemons the suite runs, with the commands each needs.
@@ -98,6 +98,16 @@ pub trait Peer {
 
     /// Its best route for exactly `prefix`, if it has one.
     fn route(&self, prefix: Prefix) -> Result<Option<BgpRoute>>;
+
+    /// Why its session with `neighbor` last went down (`None`: never).
+    fn last_error(&self, neighbor: IpAddr) -> Result<Option<LastError>>;
+
+    /// Administratively shuts the session down, sending a Cease
+    /// NOTIFICATION (subcode 2) with `message` (RFC 9003).
+    fn shutdown(&self, neighbor: IpAddr, message: &str) -> Result<()>;
+
+    /// Lets a shut-down session start again.
+    fn enable(&self, neighbor: IpAddr) -> Result<()>;
 
     /// Its view of its sessions and the tail of its log, for failure
     /// messages.

@@ -255,3 +255,16 @@ pub struct UnknownAttribute {
     /// The value.
     pub value: Vec<u8>,
 }
+
+/// Why a session last went down, as a daemon reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LastError {
+    /// The daemon's description (`Cease/Administrative Shutdown`,
+    /// `Received: Hold timer expired`, ...).
+    pub text: String,
+    /// NOTIFICATION error code and subcode (RFC 4271 §4.5), when the
+    /// daemon reports them as numbers (FRR).
+    pub code: Option<(u8, u8)>,
+    /// The shutdown communication received (RFC 9003), if any.
+    pub shutdown_message: Option<String>,
+}
