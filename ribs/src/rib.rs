@@ -32,7 +32,7 @@ use crate::prefix::Prefix;
 
 /// Answers whether a next hop is reachable, and at what IGP cost
 /// (RFC 4271 §9.1.2.1). The agent backs it with the kernel's routes.
-pub trait NextHopResolver: std::fmt::Debug {
+pub trait NextHopResolver: std::fmt::Debug + Send + Sync {
     /// Reachability of `next_hop`.
     fn resolve(&self, next_hop: &NextHop) -> Reachability;
 }
@@ -396,10 +396,7 @@ impl Rib {
 
     /// The pre-policy Adj-RIB-In of `peer`, when soft reconfiguration
     /// inbound keeps it (`None` otherwise).
-    pub fn adj_rib_in_pre_policy(
-        &self,
-        peer: PeerId,
-    ) -> Result<Option<Routes>, RibError> {
+    pub fn adj_rib_in_pre_policy(&self, peer: PeerId) -> Result<Option<Routes>, RibError> {
         let p = self.peers.get(&peer).ok_or(RibError::UnknownPeer(peer))?;
         Ok(p.adj_in_pre.as_ref().map(|m| {
             m.iter()

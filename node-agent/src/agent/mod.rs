@@ -1,0 +1,196 @@
+//! The running agent: the speaker, the RIB task, the FIB writer and the
+//! local API, wired together.
+//!
+//! ```text
+//!                     PeerEvent (bounded, all peers)
+//!   speaker sessions ---------------------------------> RIB task ---- RouteChange ---> FIB writer
+//!   (bgp::speaker)   <--------------------------------- (owns Rib)      (unbounded,     (own thread,
+//!                     SessionCommand (bounded per peer,   ^   |          coalesced)      netlink)
+//!                     Outbox holds what does not fit)     |   |
+//!                                          ApiRequest     |   | Event (broadcast)
+//!                                   (bounded, one-shot    |   v
+//!                                    replies)        API server (Unix socket) <-- twillctl
+//! ```
+//!
+//! Exit: SIGTERM/SIGINT stop the sessions gracefully (no Cease where
+//! graceful restart is on, RFC 4724 §4.1) and leave the kernel routes in
+//! place unless `fib.keep_on_exit` is off or `--remove-routes-on-exit` is
+//! given.
+
+pub mod neighbors;
+pub mod outbox;
+pub mod render;
+pub mod rib_task;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use bgp::speaker::{Speaker, SpeakerError};
+use tokio::sync::{broadcast, mpsc, watch};
+use tracing::{info, warn};
+
+use crate::api::model::Event;
+use crate::api::request::ApiRequest;
+use crate::config::convert::RestartFlags;
+use crate::config::ValidConfig;
+use crate::fib::{ExitMode, FibConfig, FibError, FibHandle};
+
+pub use rib_task::{RibTask, RibTaskIo};
+
+/// How the agent runs, beyond its configuration file.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Remove our kernel routes on exit, whatever `fib.keep_on_exit` says.
+    pub remove_routes_on_exit: bool,
+    /// Longest wait for the peers' End-of-RIB after a restart (RFC 4724
+    /// §4.1 selection deferral), in seconds.
+    pub selection_deferral: u16,
+    /// `/readyz` turns ready after this long even without every End-of-RIB.
+    pub readiness_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            remove_routes_on_exit: false,
+            selection_deferral: 120,
+            readiness_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The kernel routing table could not be opened.
+    #[error("FIB: {0}")]
+    Fib(#[from] FibError),
+    /// The BGP speaker could not start.
+    #[error("BGP: {0}")]
+    Speaker(#[from] SpeakerError),
+}
+
+/// The running agent's handles.
+#[derive(Debug)]
+pub struct Agent {
+    /// API requests go here.
+    pub api: mpsc::Sender<ApiRequest>,
+    /// `twillctl watch` subscribes here.
+    pub events: broadcast::Sender<Event>,
+    /// Ready (`/readyz`).
+    pub ready: watch::Receiver<bool>,
+    /// The bound BGP listening addresses.
+    pub listening: Vec<std::net::SocketAddr>,
+    speaker: Speaker,
+    stop: watch::Sender<bool>,
+    rib_task: tokio::task::JoinHandle<Option<FibHandle>>,
+    exit_mode: ExitMode,
+}
+
+impl Agent {
+    /// Start everything for `config`.
+    pub async fn start(config: ValidConfig, options: Options) -> Result<Agent, AgentError> {
+        let c = config.config();
+        let fib = if c.fib.install {
+            let fc = FibConfig {
+                protocol: c.fib.protocol,
+                table: c.fib.table,
+                ..FibConfig::default()
+            };
+            Some(FibHandle::spawn(fc)?)
+        } else {
+            None
+        };
+        // Routes of ours in the kernel at start: this start follows a
+        // restart that kept forwarding state (RFC 4724 §3 R and F bits).
+        let kept = match &fib {
+            Some(f) => f.view().await.map(|v| v.entries.len()).unwrap_or(0),
+            None => 0,
+        };
+        let restart = RestartFlags {
+            restarting: kept > 0,
+            forwarding_preserved: kept > 0,
+        };
+        if kept > 0 {
+            info!(
+                routes = kept,
+                "restart: kernel routes kept from the previous run"
+            );
+        }
+        let exit_mode = if options.remove_routes_on_exit || !c.fib.keep_on_exit {
+            ExitMode::RemoveRoutes
+        } else {
+            ExitMode::LeaveRoutes
+        };
+        let (speaker, peer_events) = Speaker::start(config.speaker_config(restart)).await?;
+        let listening = speaker.local_addrs().to_vec();
+        let (events, _) = broadcast::channel(1024);
+        let (ready_tx, ready) = watch::channel(false);
+        let (api, api_rx) = mpsc::channel(64);
+        let (stop, stop_rx) = watch::channel(false);
+        let (state_tx, states) = mpsc::channel(256);
+        let addresses: Vec<IpAddr> = c.neighbors.iter().map(|n| n.address).collect();
+        let mut task = RibTask::new(
+            config,
+            fib,
+            events.clone(),
+            ready_tx,
+            restart.restarting,
+            options.selection_deferral,
+            options.readiness_timeout,
+        );
+        for a in addresses {
+            if let Some(cmds) = speaker.commands(a) {
+                task.add_session(a, cmds.clone());
+            }
+            if let Some(mut w) = speaker.watch_state(a) {
+                let tx = state_tx.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let s = *w.borrow_and_update();
+                        if tx.send((a, s)).await.is_err() {
+                            return;
+                        }
+                        if w.changed().await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+        let io = RibTaskIo {
+            events: peer_events,
+            states,
+            api: api_rx,
+            stop: stop_rx,
+        };
+        let rib_task = tokio::spawn(task.run(io));
+        Ok(Agent {
+            api,
+            events,
+            ready,
+            listening,
+            speaker,
+            stop,
+            rib_task,
+            exit_mode,
+        })
+    }
+
+    /// Stop: sessions closed gracefully, routes left or removed.
+    pub async fn stop(self) {
+        info!("stopping");
+        self.speaker.stop_graceful().await;
+        let _ = self.stop.send(true);
+        match self.rib_task.await {
+            Ok(Some(fib)) => {
+                if let Err(e) = fib.shutdown(self.exit_mode).await {
+                    warn!("FIB: {e}");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => warn!("RIB task: {e}"),
+        }
+        info!(exit_mode = ?self.exit_mode, "stopped");
+    }
+}

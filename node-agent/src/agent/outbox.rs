@@ -1,0 +1,127 @@
+//! Per-neighbour queues of commands for the session tasks.
+//!
+//! The session's command channel is bounded: a slow peer fills it. The RIB
+//! task must then neither block (the other peers would wait) nor drop
+//! UPDATEs. Commands that do not fit wait here, and one pending
+//! `reserve` per blocked neighbour wakes the RIB task when its channel has
+//! room again. The queue holds at most what the Adj-RIB-Out produced for
+//! that neighbour.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+
+use bgp::session::SessionCommand;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::{self, OwnedPermit};
+
+type Waiting = Pin<Box<dyn Future<Output = (IpAddr, Option<OwnedPermit<SessionCommand>>)> + Send>>;
+
+/// The queues.
+#[derive(Default)]
+pub struct Outbox {
+    senders: HashMap<IpAddr, mpsc::Sender<SessionCommand>>,
+    queues: HashMap<IpAddr, VecDeque<SessionCommand>>,
+    waiting: FuturesUnordered<Waiting>,
+    blocked: std::collections::HashSet<IpAddr>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("peers", &self.senders.len())
+            .field("blocked", &self.blocked)
+            .finish()
+    }
+}
+
+impl Outbox {
+    /// Add (or replace) the command channel of a neighbour.
+    pub fn add(&mut self, peer: IpAddr, sender: mpsc::Sender<SessionCommand>) {
+        self.senders.insert(peer, sender);
+    }
+
+    /// Forget a neighbour and its queue.
+    pub fn remove(&mut self, peer: IpAddr) {
+        self.senders.remove(&peer);
+        self.queues.remove(&peer);
+    }
+
+    /// The command channel of a neighbour.
+    pub fn sender(&self, peer: IpAddr) -> Option<&mpsc::Sender<SessionCommand>> {
+        self.senders.get(&peer)
+    }
+
+    /// Drop what is queued for a neighbour (its session went down).
+    pub fn clear(&mut self, peer: IpAddr) {
+        if let Some(q) = self.queues.get_mut(&peer) {
+            q.clear();
+        }
+    }
+
+    /// Commands queued for a neighbour.
+    pub fn queued(&self, peer: IpAddr) -> usize {
+        self.queues.get(&peer).map_or(0, VecDeque::len)
+    }
+
+    /// Queue a command and send what fits.
+    pub fn push(&mut self, peer: IpAddr, cmd: SessionCommand) {
+        self.queues.entry(peer).or_default().push_back(cmd);
+        self.pump(peer);
+    }
+
+    /// Send queued commands while the channel has room; when it is full,
+    /// arrange to be woken.
+    pub fn pump(&mut self, peer: IpAddr) {
+        if self.blocked.contains(&peer) {
+            return;
+        }
+        let Some(sender) = self.senders.get(&peer) else {
+            self.queues.remove(&peer);
+            return;
+        };
+        let Some(queue) = self.queues.get_mut(&peer) else {
+            return;
+        };
+        while let Some(cmd) = queue.pop_front() {
+            match sender.try_send(cmd) {
+                Ok(()) => {}
+                Err(TrySendError::Full(cmd)) => {
+                    queue.push_front(cmd);
+                    let s = sender.clone();
+                    self.blocked.insert(peer);
+                    self.waiting.push(Box::pin(
+                        async move { (peer, s.reserve_owned().await.ok()) },
+                    ));
+                    return;
+                }
+                Err(TrySendError::Closed(_)) => {
+                    queue.clear();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Wait until a blocked neighbour's channel has room, send one command
+    /// with the permit, and return the neighbour (then call
+    /// [`Outbox::pump`]). Pending forever when nobody is blocked.
+    pub async fn ready(&mut self) -> IpAddr {
+        loop {
+            match self.waiting.next().await {
+                Some((peer, permit)) => {
+                    self.blocked.remove(&peer);
+                    if let (Some(permit), Some(q)) = (permit, self.queues.get_mut(&peer)) {
+                        if let Some(cmd) = q.pop_front() {
+                            permit.send(cmd);
+                        }
+                    }
+                    return peer;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+    }
+}

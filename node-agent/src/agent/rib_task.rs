@@ -1,0 +1,824 @@
+//! The task that alone owns the RIB.
+//!
+//! It takes the sessions' events (UPDATEs, state changes, End-of-RIB), the
+//! API's requests and its own timers, one at a time, and after each batch
+//! hands the results on: UPDATEs to the sessions (through the [`Outbox`]),
+//! route changes to the FIB writer, events to `twillctl watch`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
+
+use bgp::fsm::State;
+use bgp::session::{PeerEvent, RouteRetention, SelectionDeferral, SessionCommand, SessionEvent};
+use bgp::wire::{Family, RouteRefresh, RouteRefreshSubtype, Update};
+use ribs::rib::{AllReachable, Rib};
+use ribs::{NextHop, PeerId, PeerKind, Prefix};
+use tokio::sync::{broadcast, mpsc, watch};
+use tracing::{debug, info, warn};
+
+use crate::api::model::{
+    self, AddressFamily, Event, FibRoute, FibState, NeighborAction, PrefixCounts, RibQuery, Route,
+    Status, API_VERSION,
+};
+use crate::api::request::{ApiError, ApiRequest};
+use crate::config::{MaxPrefixAction, ValidConfig};
+use crate::fib::{FibHandle, RouteChange, RouteState, Target};
+
+use super::neighbors::{session_state, NeighborState};
+use super::outbox::Outbox;
+use super::render;
+
+/// Events handled before the results are handed on (UPDATEs packed, FIB
+/// written): batching many small UPDATEs into few large ones.
+const BATCH: usize = 512;
+
+/// The RIB task's inputs.
+#[derive(Debug)]
+pub struct RibTaskIo {
+    /// The sessions' events.
+    pub events: mpsc::Receiver<PeerEvent>,
+    /// Session state changes (from the speaker's watch channels).
+    pub states: mpsc::Receiver<(IpAddr, State)>,
+    /// API requests.
+    pub api: mpsc::Receiver<ApiRequest>,
+    /// Stop: the task returns its FIB handle.
+    pub stop: watch::Receiver<bool>,
+}
+
+/// The task's state.
+#[derive(Debug)]
+pub struct RibTask {
+    config: ValidConfig,
+    rib: Rib,
+    neighbors: BTreeMap<IpAddr, NeighborState>,
+    ids: HashMap<PeerId, IpAddr>,
+    outbox: Outbox,
+    fib: Option<FibHandle>,
+    watch: broadcast::Sender<Event>,
+    /// Graceful restart, restarting speaker (RFC 4724 §4.1): selection
+    /// and advertisement wait for the peers' End-of-RIB.
+    deferral: Option<SelectionDeferral>,
+    /// Ready for traffic (`/readyz`): deferral over and every neighbour
+    /// converged, or the readiness timeout passed.
+    ready: watch::Sender<bool>,
+    ready_deadline: Instant,
+    started: Instant,
+}
+
+fn unix_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// Our address towards `peer`: the source address the kernel picks (a
+/// connected UDP socket sends nothing). Our next hop on that session.
+fn local_address_towards(peer: IpAddr) -> Option<IpAddr> {
+    let bind: SocketAddr = match peer {
+        IpAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
+        IpAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let s = UdpSocket::bind(bind).ok()?;
+    s.connect(SocketAddr::new(peer, 179)).ok()?;
+    Some(s.local_addr().ok()?.ip())
+}
+
+fn next_hop_of(addr: IpAddr) -> NextHop {
+    match addr {
+        IpAddr::V4(a) => NextHop::V4(a),
+        IpAddr::V6(a) => NextHop::V6 {
+            global: a,
+            link_local: None,
+        },
+    }
+}
+
+impl RibTask {
+    /// The task for `config`. `restarting`: this start follows a restart
+    /// with routes kept (graceful restart): selection is deferred.
+    pub fn new(
+        config: ValidConfig,
+        fib: Option<FibHandle>,
+        watch: broadcast::Sender<Event>,
+        ready: watch::Sender<bool>,
+        restarting: bool,
+        selection_deferral: u16,
+        readiness_timeout: Duration,
+    ) -> Self {
+        let now = Instant::now();
+        let mut rib = Rib::new(config.rib_config(), Box::new(AllReachable));
+        for (prefix, attrs) in config.originated() {
+            rib.originate(*prefix, attrs.clone());
+        }
+        let mut neighbors = BTreeMap::new();
+        let mut ids = HashMap::new();
+        for (k, n) in config.config().neighbors.iter().enumerate() {
+            let id = PeerId(k as u32 + 1);
+            let nh = n
+                .source_address
+                .or_else(|| local_address_towards(n.address))
+                .map_or(NextHop::Local, next_hop_of);
+            if let Some(pc) = config.peer_config(n.address, id, std::net::Ipv4Addr::UNSPECIFIED, nh)
+            {
+                if let Err(e) = rib.add_peer(pc) {
+                    warn!(neighbor = %n.address, "RIB refused the neighbour: {e}");
+                }
+            }
+            neighbors.insert(n.address, NeighborState::new(n.address, id, now));
+            ids.insert(id, n.address);
+        }
+        let deferral = restarting
+            .then(|| SelectionDeferral::new(neighbors.keys().copied(), now, selection_deferral));
+        RibTask {
+            config,
+            rib,
+            neighbors,
+            ids,
+            outbox: Outbox::default(),
+            fib,
+            watch,
+            deferral,
+            ready,
+            ready_deadline: now + readiness_timeout,
+            started: now,
+        }
+    }
+
+    /// Give the task the sessions' command channels.
+    pub fn add_session(&mut self, peer: IpAddr, commands: mpsc::Sender<SessionCommand>) {
+        self.outbox.add(peer, commands);
+    }
+
+    fn emit(&self, kind: &str, neighbor: Option<IpAddr>, message: String) {
+        // Nobody watching is fine.
+        let _ = self.watch.send(Event {
+            at_unix_ms: unix_now().as_millis() as u64,
+            kind: kind.to_string(),
+            neighbor,
+            message,
+        });
+    }
+
+    fn deferring(&self) -> bool {
+        self.deferral.is_some()
+    }
+
+    /// Run until stopped; returns the FIB handle (for the exit mode).
+    pub async fn run(mut self, mut io: RibTaskIo) -> Option<FibHandle> {
+        self.flush().await;
+        loop {
+            let deferral_deadline = self.deferral.as_ref().map(SelectionDeferral::deadline);
+            let restart_at = self.neighbors.values().filter_map(|n| n.restart_at).min();
+            let ready_at = (!*self.ready.borrow()).then_some(self.ready_deadline);
+            tokio::select! {
+                _ = io.stop.changed() => break,
+                ev = io.events.recv() => {
+                    let Some(ev) = ev else { break };
+                    self.on_event(ev);
+                    let mut n = 1;
+                    while n < BATCH {
+                        match io.events.try_recv() {
+                            Ok(ev) => self.on_event(ev),
+                            Err(_) => break,
+                        }
+                        n += 1;
+                    }
+                    self.flush().await;
+                }
+                st = io.states.recv() => {
+                    if let Some((peer, state)) = st {
+                        self.on_state(peer, state);
+                    }
+                }
+                req = io.api.recv() => {
+                    if let Some(req) = req {
+                        self.on_api(req).await;
+                        self.flush().await;
+                    }
+                }
+                peer = self.outbox.ready() => self.outbox.pump(peer),
+                _ = sleep_until(deferral_deadline) => {
+                    self.end_deferral().await;
+                }
+                _ = sleep_until(restart_at) => self.restart_due(),
+                _ = sleep_until(ready_at) => {
+                    info!("readiness timeout: reporting ready");
+                    let _ = self.ready.send(true);
+                }
+            }
+        }
+        self.fib.take()
+    }
+
+    fn on_state(&mut self, peer: IpAddr, state: State) {
+        if let Some(n) = self.neighbors.get_mut(&peer) {
+            if n.state != state {
+                n.set_state(state, Instant::now());
+                debug!(neighbor = %peer, ?state, "session state");
+                self.emit("session", Some(peer), format!("{:?}", session_state(state)));
+            }
+        }
+    }
+
+    fn on_event(&mut self, ev: PeerEvent) {
+        let peer = ev.peer;
+        let Some(id) = self.neighbors.get(&peer).map(|n| n.id) else {
+            return;
+        };
+        if let Some(d) = self.deferral.as_mut() {
+            d.on_event(peer, &ev.event);
+        }
+        let now = Instant::now();
+        match ev.event {
+            SessionEvent::Established(negotiated) => {
+                let local = self
+                    .config
+                    .neighbor(peer)
+                    .and_then(|n| n.source_address)
+                    .or_else(|| local_address_towards(peer));
+                let nh = local.map_or(NextHop::Local, next_hop_of);
+                if let Some(pc) = self.config.peer_config(peer, id, negotiated.peer_id, nh) {
+                    if let Err(e) = self.rib.add_peer(pc) {
+                        warn!(neighbor = %peer, "RIB: {e}");
+                    }
+                }
+                info!(neighbor = %peer, asn = negotiated.peer_as, hold = negotiated.hold_time, "Established");
+                if let Some(n) = self.neighbors.get_mut(&peer) {
+                    n.established(negotiated, now);
+                }
+                let _ = self.rib.peer_up(id);
+                self.emit("session", Some(peer), "Established".to_string());
+            }
+            SessionEvent::Down { reason, retention } => {
+                let unix = unix_now().as_secs();
+                if let Some(n) = self.neighbors.get_mut(&peer) {
+                    n.down(&reason, now, unix);
+                }
+                self.outbox.clear(peer);
+                let text = super::neighbors::down_reason(&reason);
+                match retention {
+                    RouteRetention::Flush => {
+                        let _ = self.rib.peer_down(id);
+                    }
+                    RouteRetention::KeepStale { families, .. } => {
+                        // RFC 4724 §4.2: keep the routes of the families
+                        // the peer preserves, marked stale.
+                        let stale = self.rib.peer_down_graceful(id).unwrap_or(0);
+                        for f in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
+                            if !families.contains(&f) {
+                                let _ = self.rib.sweep_stale(id, Some(f));
+                            }
+                        }
+                        info!(neighbor = %peer, stale, "graceful restart: routes kept as stale");
+                    }
+                }
+                warn!(neighbor = %peer, "session down: {text}");
+                self.emit("session", Some(peer), format!("down: {text}"));
+            }
+            SessionEvent::Update(update) => self.on_update(peer, id, &update),
+            SessionEvent::EndOfRib(f) => {
+                if let Some(n) = self.neighbors.get_mut(&peer) {
+                    n.messages_received.update += 1;
+                    n.eor_received.insert(f);
+                }
+                debug!(neighbor = %peer, family = %f, "End-of-RIB received");
+            }
+            SessionEvent::RouteRefresh(rr) => {
+                if let Some(n) = self.neighbors.get_mut(&peer) {
+                    n.messages_received.route_refresh += 1;
+                }
+                if rr.subtype == RouteRefreshSubtype::Request {
+                    self.refresh_to(peer, id, rr.family);
+                }
+            }
+            SessionEvent::SweepStale(f) => {
+                let swept = self.rib.sweep_stale(id, Some(f)).unwrap_or(0);
+                info!(neighbor = %peer, family = %f, swept, "stale routes swept");
+            }
+        }
+    }
+
+    fn on_update(&mut self, peer: IpAddr, id: PeerId, update: &Update) {
+        let four_octet = self
+            .neighbors
+            .get(&peer)
+            .and_then(|n| n.negotiated.as_ref())
+            .is_none_or(|n| n.decode.four_octet_as);
+        if let Some(n) = self.neighbors.get_mut(&peer) {
+            n.messages_received.update += 1;
+            n.received += update.prefix_count() as u64;
+        }
+        if !update.errors.is_empty() {
+            warn!(neighbor = %peer, errors = ?update.errors, "UPDATE with RFC 7606 errors");
+        }
+        let outcome = match self.rib.apply_update(id, update, four_octet) {
+            Ok(o) => o,
+            Err(e) => {
+                warn!(neighbor = %peer, "RIB: {e}");
+                return;
+            }
+        };
+        if let Some(max) = outcome.max_prefix_exceeded {
+            let mp = self
+                .config
+                .neighbor(peer)
+                .and_then(|n| n.max_prefix.clone());
+            warn!(neighbor = %peer, limit = max.limit, "maximum prefix count exceeded");
+            self.emit(
+                "session",
+                Some(peer),
+                format!("maximum prefix count {} exceeded", max.limit),
+            );
+            if let Some(mp) = mp {
+                if mp.action != MaxPrefixAction::Warn {
+                    let family = match peer {
+                        IpAddr::V4(_) => Family::IPV4_UNICAST,
+                        IpAddr::V6(_) => Family::IPV6_UNICAST,
+                    };
+                    self.outbox.push(
+                        peer,
+                        SessionCommand::MaxPrefix {
+                            family,
+                            limit: mp.limit,
+                        },
+                    );
+                    if let (Some(after), Some(n)) =
+                        (mp.restart_after, self.neighbors.get_mut(&peer))
+                    {
+                        n.restart_at = Some(Instant::now() + Duration::from_secs(u64::from(after)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answer a ROUTE-REFRESH (RFC 2918 §4): the Adj-RIB-Out again; under
+    /// Enhanced Route Refresh between BoRR and EoRR (RFC 7313 §4).
+    fn refresh_to(&mut self, peer: IpAddr, id: PeerId, family: Family) {
+        let enhanced = self
+            .neighbors
+            .get(&peer)
+            .and_then(|n| n.negotiated.as_ref())
+            .is_some_and(|n| {
+                n.peer_capabilities
+                    .iter()
+                    .any(|c| matches!(c, bgp::wire::Capability::EnhancedRouteRefresh))
+            });
+        if enhanced {
+            self.outbox.push(
+                peer,
+                SessionCommand::SendRouteRefresh(RouteRefresh {
+                    family,
+                    subtype: RouteRefreshSubtype::BeginningOfRouteRefresh,
+                }),
+            );
+        }
+        let _ = self.rib.peer_up(id);
+        self.send_updates(peer, id);
+        if enhanced {
+            self.outbox.push(
+                peer,
+                SessionCommand::SendRouteRefresh(RouteRefresh {
+                    family,
+                    subtype: RouteRefreshSubtype::EndOfRouteRefresh,
+                }),
+            );
+        }
+    }
+
+    fn restart_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<IpAddr> = self
+            .neighbors
+            .values_mut()
+            .filter(|n| n.restart_at.is_some_and(|t| t <= now))
+            .map(|n| {
+                n.restart_at = None;
+                n.address
+            })
+            .collect();
+        for peer in due {
+            info!(neighbor = %peer, "max-prefix restart timer: starting the session again");
+            self.outbox.push(peer, SessionCommand::Start);
+        }
+    }
+
+    async fn end_deferral(&mut self) {
+        if self.deferral.take().is_some() {
+            info!("graceful restart: selection deferral over");
+            self.emit("route", None, "selection deferral over".to_string());
+            self.flush().await;
+            if let Some(fib) = &self.fib {
+                match fib.converged().await {
+                    Ok(n) => info!(removed = n, "FIB: stale routes removed"),
+                    Err(e) => warn!("FIB: {e}"),
+                }
+            }
+        }
+    }
+
+    /// Queue the pending UPDATEs of one neighbour, then End-of-RIB after
+    /// its initial table.
+    fn send_updates(&mut self, peer: IpAddr, id: PeerId) {
+        let Some(n) = self.neighbors.get(&peer) else {
+            return;
+        };
+        let Some(neg) = n.negotiated.as_ref() else {
+            return;
+        };
+        let ctx = neg.encode.clone();
+        let eor_due = !n.eor_sent;
+        let families: Vec<Family> = self
+            .config
+            .neighbor(peer)
+            .map(|c| {
+                self.config
+                    .families(c)
+                    .iter()
+                    .map(|f| f.family.family())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let updates = match self.rib.take_updates(id, &ctx) {
+            Ok(u) => u,
+            Err(e) => {
+                warn!(neighbor = %peer, "RIB: {e}");
+                return;
+            }
+        };
+        let count = updates.len() as u64;
+        for u in updates {
+            self.outbox
+                .push(peer, SessionCommand::SendUpdate(Box::new(u)));
+        }
+        if let Some(n) = self.neighbors.get_mut(&peer) {
+            n.messages_sent.update += count;
+            if eor_due {
+                n.eor_sent = true;
+                n.messages_sent.update += families.len() as u64;
+            }
+        }
+        if eor_due {
+            for f in families {
+                self.outbox.push(peer, SessionCommand::SendEndOfRib(f));
+            }
+        }
+    }
+
+    /// Hand on what the last events changed.
+    async fn flush(&mut self) {
+        if let Some(d) = &self.deferral {
+            if d.is_over(Instant::now()) {
+                Box::pin(self.end_deferral()).await;
+            }
+            return;
+        }
+        let up: Vec<(IpAddr, PeerId)> = self
+            .neighbors
+            .values()
+            .filter(|n| n.is_up())
+            .map(|n| (n.address, n.id))
+            .collect();
+        for (peer, id) in up {
+            self.send_updates(peer, id);
+        }
+        let changes = self.rib.take_fib_changes();
+        if !changes.is_empty() {
+            debug!(changes = changes.len(), "FIB changes");
+            if let Some(fib) = &self.fib {
+                let changes: Vec<RouteChange> =
+                    changes.into_iter().map(RouteChange::from).collect();
+                if let Err(e) = fib.apply(changes) {
+                    warn!("FIB: {e}");
+                }
+            }
+        }
+        self.update_readiness();
+    }
+
+    fn update_readiness(&mut self) {
+        if *self.ready.borrow() {
+            return;
+        }
+        let converged = !self.deferring()
+            && self.neighbors.values().all(|n| {
+                let want = self
+                    .config
+                    .neighbor(n.address)
+                    .map_or(0, |c| self.config.families(c).len());
+                n.is_up() && n.eor_received.len() >= want
+            });
+        if converged {
+            info!("converged: End-of-RIB from every neighbour");
+            let _ = self.ready.send(true);
+        }
+    }
+
+    // ----- the API -----
+
+    async fn on_api(&mut self, req: ApiRequest) {
+        match req {
+            ApiRequest::Status(reply) => {
+                let _ = reply.send(Ok(self.status()));
+            }
+            ApiRequest::Neighbors(reply) => {
+                let all = self
+                    .neighbors
+                    .keys()
+                    .filter_map(|a| self.neighbor(*a))
+                    .collect();
+                let _ = reply.send(Ok(all));
+            }
+            ApiRequest::Neighbor(addr, reply) => {
+                let _ = reply.send(
+                    self.neighbor(addr)
+                        .ok_or_else(|| ApiError::NotFound(format!("no neighbor {addr}"))),
+                );
+            }
+            ApiRequest::Rib(q, reply) => {
+                let _ = reply.send(self.loc_rib(&q));
+            }
+            ApiRequest::RibIn(addr, q, reply) => {
+                let _ = reply.send(self.rib_in(addr, &q));
+            }
+            ApiRequest::RibOut(addr, q, reply) => {
+                let _ = reply.send(self.rib_out(addr, &q));
+            }
+            ApiRequest::Fib(reply) => {
+                let _ = reply.send(fib_view(self.fib.as_ref()).await);
+            }
+            ApiRequest::Action(addr, action, reply) => {
+                let _ = reply.send(self.action(addr, action));
+            }
+        }
+    }
+
+    fn status(&self) -> Status {
+        let c = self.config.config();
+        let (mut v4, mut v6) = (0, 0);
+        for (p, _) in self.rib.loc_rib().iter() {
+            match p {
+                Prefix::V4(_) => v4 += 1,
+                Prefix::V6(_) => v6 += 1,
+            }
+        }
+        Status {
+            api_version: API_VERSION,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            local_asn: c.local_asn,
+            router_id: c.router_id,
+            uptime_secs: self.started.elapsed().as_secs(),
+            neighbors: self.neighbors.len(),
+            established: self.neighbors.values().filter(|n| n.is_up()).count(),
+            rib_ipv4_prefixes: v4,
+            rib_ipv6_prefixes: v6,
+            attribute_sets: self.rib.attribute_sets(),
+            selection_deferred: self.deferring(),
+        }
+    }
+
+    fn neighbor(&self, addr: IpAddr) -> Option<model::Neighbor> {
+        let n = self.neighbors.get(&addr)?;
+        let c = self.config.neighbor(addr)?;
+        let prefixes = PrefixCounts {
+            received: 0,
+            accepted: self.rib.accepted(n.id).unwrap_or(0) as u64,
+            advertised: self.rib.advertised(n.id).unwrap_or(0) as u64,
+        };
+        Some(n.view(
+            Instant::now(),
+            c.asn,
+            c.description.clone(),
+            self.config.peer_kind(c) == PeerKind::Ibgp,
+            prefixes,
+            self.rib.stale_routes(n.id) as u64,
+        ))
+    }
+
+    fn prefix_filter(&self, q: &RibQuery) -> Result<Option<Vec<Prefix>>, ApiError> {
+        let Some(text) = q.prefix.as_deref() else {
+            return Ok(None);
+        };
+        if let Some((addr, len)) = text.split_once('/') {
+            let addr: IpAddr = addr
+                .parse()
+                .map_err(|_| ApiError::BadRequest(format!("{text}: not a prefix")))?;
+            let len: u8 = len
+                .parse()
+                .map_err(|_| ApiError::BadRequest(format!("{text}: not a prefix length")))?;
+            let p = Prefix::new(addr, len)
+                .ok_or_else(|| ApiError::BadRequest(format!("{text}: prefix length too long")))?;
+            return Ok(Some(vec![p]));
+        }
+        let addr: IpAddr = text
+            .parse()
+            .map_err(|_| ApiError::BadRequest(format!("{text}: not an address or prefix")))?;
+        Ok(Some(self.rib.longest_match(addr).into_iter().collect()))
+    }
+
+    fn family_ok(q: &RibQuery, p: &Prefix) -> bool {
+        match (q.family, p) {
+            (None, _) => true,
+            (Some(AddressFamily::Ipv4), Prefix::V4(_)) => true,
+            (Some(AddressFamily::Ipv6), Prefix::V6(_)) => true,
+            _ => false,
+        }
+    }
+
+    fn loc_rib(&self, q: &RibQuery) -> Result<Vec<Route>, ApiError> {
+        let mut prefixes = match self.prefix_filter(q)? {
+            Some(p) => p,
+            None => self.rib.loc_rib().iter().map(|(p, _)| p).collect(),
+        };
+        prefixes.retain(|p| Self::family_ok(q, p));
+        prefixes.sort_unstable();
+        Ok(prefixes
+            .into_iter()
+            .filter_map(|p| {
+                let paths = self.rib.explain(&p);
+                (!paths.is_empty()).then(|| Route {
+                    prefix: render::prefix(&p),
+                    paths: render::explained(&paths, &self.ids, q.explain),
+                })
+            })
+            .collect())
+    }
+
+    fn peer_id(&self, addr: IpAddr) -> Result<PeerId, ApiError> {
+        self.neighbors
+            .get(&addr)
+            .map(|n| n.id)
+            .ok_or_else(|| ApiError::NotFound(format!("no neighbor {addr}")))
+    }
+
+    fn group(
+        &self,
+        q: &RibQuery,
+        routes: impl Iterator<Item = (Prefix, model::PathInfo)>,
+    ) -> Result<Vec<Route>, ApiError> {
+        let only = self.prefix_filter(q)?;
+        let mut by_prefix: BTreeMap<Prefix, Vec<model::PathInfo>> = BTreeMap::new();
+        for (p, info) in routes {
+            if !Self::family_ok(q, &p) || only.as_ref().is_some_and(|o| !o.contains(&p)) {
+                continue;
+            }
+            by_prefix.entry(p).or_default().push(info);
+        }
+        Ok(by_prefix
+            .into_iter()
+            .map(|(p, paths)| Route {
+                prefix: render::prefix(&p),
+                paths,
+            })
+            .collect())
+    }
+
+    fn rib_in(&self, addr: IpAddr, q: &RibQuery) -> Result<Vec<Route>, ApiError> {
+        let id = self.peer_id(addr)?;
+        let paths = self
+            .rib
+            .adj_rib_in(id)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let ids = &self.ids;
+        self.group(
+            q,
+            paths
+                .into_iter()
+                .map(|(p, path)| (p, render::path(&path.attrs, path.peer, path.path_id, ids))),
+        )
+    }
+
+    fn rib_out(&self, addr: IpAddr, q: &RibQuery) -> Result<Vec<Route>, ApiError> {
+        let id = self.peer_id(addr)?;
+        let routes = self
+            .rib
+            .adj_rib_out(id)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let ids = &self.ids;
+        self.group(
+            q,
+            routes.into_iter().map(|(p, path_id, a)| {
+                let mut info = render::path(&a, PeerId::LOCAL, path_id, ids);
+                info.best = true;
+                (p, info)
+            }),
+        )
+    }
+}
+
+/// The FIB view for the API (a free function: the RIB task is not `Sync`,
+/// so no reference to it may live across an await).
+async fn fib_view(fib: Option<&FibHandle>) -> Result<Vec<FibRoute>, ApiError> {
+    let Some(fib) = fib else {
+        return Ok(Vec::new());
+    };
+    let view = fib
+        .view()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(view
+        .entries
+        .into_iter()
+        .map(|e| {
+            let next_hops = match &e.target {
+                Some(Target::Unicast(gws)) => gws
+                    .iter()
+                    .map(|g| {
+                        let mut t = g.addr.to_string();
+                        if let Some(i) = g.ifindex {
+                            t.push_str(&format!(" ifindex {i}"));
+                        }
+                        if g.onlink {
+                            t.push_str(" onlink");
+                        }
+                        t
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let (state, error) = match &e.state {
+                RouteState::Installed => (FibState::Installed, None),
+                RouteState::Pending | RouteState::Stale | RouteState::Unusable => {
+                    (FibState::Pending, None)
+                }
+                RouteState::Failed { error, .. } => (FibState::Failed, Some(error.to_string())),
+            };
+            FibRoute {
+                prefix: render::prefix(&e.prefix),
+                next_hops,
+                state,
+                error,
+            }
+        })
+        .collect())
+}
+
+impl RibTask {
+    fn action(&mut self, addr: IpAddr, action: NeighborAction) -> Result<(), ApiError> {
+        let id = self.peer_id(addr)?;
+        info!(neighbor = %addr, ?action, "operator action");
+        match action {
+            NeighborAction::Reset { message } => {
+                self.outbox.push(
+                    addr,
+                    SessionCommand::Reset {
+                        communication: message,
+                    },
+                );
+            }
+            NeighborAction::Shutdown { message } => {
+                self.outbox.push(
+                    addr,
+                    SessionCommand::Shutdown {
+                        communication: message,
+                    },
+                );
+            }
+            NeighborAction::Start => self.outbox.push(addr, SessionCommand::Start),
+            NeighborAction::Refresh => {
+                let n = self.neighbors.get(&addr);
+                if !n.is_some_and(NeighborState::is_up) {
+                    return Err(ApiError::BadRequest(format!(
+                        "neighbor {addr} is not Established"
+                    )));
+                }
+                // With the pre-policy routes kept, the import policy is
+                // applied again at once; the refresh request covers the
+                // rest (RFC 2918).
+                let _ = self.rib.reapply_import(id);
+                let families: Vec<Family> = self
+                    .config
+                    .neighbor(addr)
+                    .map(|c| {
+                        self.config
+                            .families(c)
+                            .iter()
+                            .map(|f| f.family.family())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for f in families {
+                    self.outbox.push(
+                        addr,
+                        SessionCommand::SendRouteRefresh(RouteRefresh::request(f)),
+                    );
+                    if let Some(n) = self.neighbors.get_mut(&addr) {
+                        n.messages_sent.route_refresh += 1;
+                    }
+                }
+            }
+        }
+        self.emit("session", Some(addr), "operator action".to_string());
+        Ok(())
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
