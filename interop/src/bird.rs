@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::capability::{self, Capabilities, Capability, FamilyKey};
 use crate::cmd::{self, file_tail};
 use crate::error::{Error, Result};
 use crate::netns::{Lab, Ns};
@@ -279,6 +280,44 @@ pub fn parse_route(prefix: Prefix, out: &str) -> Result<Option<BgpRoute>> {
     Ok(Some(route))
 }
 
+/// Reads the `Local capabilities` and `Neighbor capabilities` sections of
+/// `show protocols all NAME`: one item per line, one level deeper than the
+/// section; `AF announced: ipv4 ipv6` under `Multiprotocol`.
+pub fn parse_capabilities(out: &str) -> Capabilities {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut caps = Capabilities::default();
+    let mut lines = out.lines().peekable();
+    while let Some(line) = lines.next() {
+        let set = match line.trim() {
+            "Local capabilities" => &mut caps.advertised,
+            "Neighbor capabilities" => &mut caps.received,
+            _ => continue,
+        };
+        let section = indent(line);
+        let mut item = "";
+        while let Some(next) = lines.next_if(|l| indent(l) > section) {
+            let text = next.trim();
+            if indent(next) == section + 2 {
+                item = text;
+                if let Some(c) = capability::from_bird_name(text) {
+                    set.insert(c);
+                }
+            } else if item == "Multiprotocol" {
+                if let Some(families) = text.strip_prefix("AF announced:") {
+                    for family in families.split_whitespace() {
+                        match family {
+                            "ipv4" => set.insert(Capability::MultiProtocol(FamilyKey::Ipv4)),
+                            "ipv6" => set.insert(Capability::MultiProtocol(FamilyKey::Ipv6)),
+                            _ => false,
+                        };
+                    }
+                }
+            }
+        }
+    }
+    caps
+}
+
 impl Peer for Bird {
     fn daemon(&self) -> Daemon {
         Daemon::Bird
@@ -309,6 +348,16 @@ impl Peer for Bird {
             Err(Error::Command { stderr, .. }) if stderr.contains("Network not found") => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    fn capabilities(&self, neighbor: IpAddr) -> Result<Capabilities> {
+        let out = self.birdc(&["show", "protocols", "all", self.protocol(neighbor)?])?;
+        Ok(parse_capabilities(&out))
+    }
+
+    fn request_refresh(&self, neighbor: IpAddr) -> Result<()> {
+        self.birdc(&["reload", "in", self.protocol(neighbor)?])
+            .map(|_| ())
     }
 
     fn last_error(&self, neighbor: IpAddr) -> Result<Option<LastError>> {
@@ -397,6 +446,44 @@ mod tests {
                 flags: None,
                 value: vec![1, 2, 0x0a, 0xff]
             }]
+        );
+    }
+
+    #[test]
+    fn parses_capabilities() {
+        let out = [
+            "BIRD 2.0.12 ready.",
+            "frr        BGP        ---        up     02:21:04.832  Established",
+            "  BGP state:          Established",
+            "    Local capabilities",
+            "      Multiprotocol",
+            "        AF announced: ipv4 ipv6",
+            "      Route refresh",
+            "      4-octet AS numbers",
+            "    Neighbor capabilities",
+            "      Multiprotocol",
+            "        AF announced: ipv4",
+            "      ADD-PATH",
+            "        RX: ipv4 ipv6",
+            "      Hostname: r2",
+            "    Session:          external AS4",
+        ]
+        .join("\n");
+        let caps = parse_capabilities(&out);
+        use Capability::*;
+        assert_eq!(
+            caps.advertised,
+            [
+                MultiProtocol(FamilyKey::Ipv4),
+                MultiProtocol(FamilyKey::Ipv6),
+                RouteRefresh,
+                FourOctetAs
+            ]
+            .into()
+        );
+        assert_eq!(
+            caps.received,
+            [MultiProtocol(FamilyKey::Ipv4), AddPath, Hostname].into()
         );
     }
 

@@ -180,11 +180,31 @@ impl ExaBgp {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
         lab.spawn(ns, &label, "exabgp", &[conf.display().to_string()], &env)?;
-        Ok(ExaBgp {
+        let exa = ExaBgp {
             log: lab.dir().join(format!("{label}.log")),
             router,
             commands,
-        })
+        };
+        // Ready once it has parsed its configuration and started the API
+        // process (the `tail` of the command file).
+        crate::wait::until(
+            &format!("ExaBGP {}: its API process", exa.router.name),
+            std::time::Duration::from_secs(15),
+            || {
+                if let Some(p) = lab.process(&label) {
+                    p.check_running()?;
+                }
+                Ok(crate::netns::pids_in(ns)
+                    .into_iter()
+                    .any(|pid| {
+                        std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                            .is_ok_and(|comm| comm.trim() == "tail")
+                    })
+                    .then_some(()))
+            },
+            || exa.view(),
+        )?;
+        Ok(exa)
     }
 
     /// The description it was started from.

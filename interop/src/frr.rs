@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::capability::{self, Capabilities, Capability, FamilyKey};
 use crate::cmd::{self, file_tail};
 use crate::error::{Error, Result};
 use crate::netns::{Lab, Ns};
@@ -308,6 +309,65 @@ pub fn parse_route(prefix: Prefix, value: &Value) -> Result<Option<BgpRoute>> {
     Ok(Some(route))
 }
 
+/// Reads `neighborCapabilities` of `show bgp neighbors ADDR json`: a
+/// string per capability (`advertised`, `received`,
+/// `advertisedAndReceived...`), an object per family for multiprotocol and
+/// ADD-PATH, and the advertised/received hostnames.
+pub fn parse_capabilities(value: &Value) -> Capabilities {
+    let mut caps = Capabilities::default();
+    let Some(object) = value.as_object() else {
+        return caps;
+    };
+    let mut add = |c: Capability, advertised: bool, received: bool| {
+        if advertised {
+            caps.advertised.insert(c);
+        }
+        if received {
+            caps.received.insert(c);
+        }
+    };
+    let says = |v: &Value, word: &str| match v {
+        Value::String(s) => s.to_ascii_lowercase().contains(word),
+        Value::Object(o) => o
+            .iter()
+            .any(|(k, v)| k.to_ascii_lowercase().contains(word) && v.as_bool() != Some(false)),
+        _ => false,
+    };
+    for (key, v) in object {
+        if key == "multiprotocolExtensions" {
+            for (af, flags) in v.as_object().into_iter().flatten() {
+                let family = match af.as_str() {
+                    "ipv4Unicast" => FamilyKey::Ipv4,
+                    "ipv6Unicast" => FamilyKey::Ipv6,
+                    _ => continue,
+                };
+                add(
+                    Capability::MultiProtocol(family),
+                    says(flags, "advertised"),
+                    says(flags, "received"),
+                );
+            }
+        } else if key == "hostName" {
+            add(
+                Capability::Hostname,
+                v.get("advHostName").is_some(),
+                v.get("rcvHostName").is_some(),
+            );
+        } else if let Some(c) = capability::from_frr_key(key) {
+            let per_family: Vec<&Value> = match v {
+                Value::Object(o) => o.values().collect(),
+                other => vec![other],
+            };
+            add(
+                c,
+                per_family.iter().any(|v| says(v, "advertised")),
+                per_family.iter().any(|v| says(v, "received")),
+            );
+        }
+    }
+    caps
+}
+
 impl Peer for Frr {
     fn daemon(&self) -> Daemon {
         Daemon::Frr
@@ -333,6 +393,16 @@ impl Peer for Frr {
             afi(prefix.family())
         ))?;
         parse_route(prefix, &value)
+    }
+
+    fn capabilities(&self, neighbor: IpAddr) -> Result<Capabilities> {
+        let n = self.neighbor_json(neighbor)?;
+        Ok(parse_capabilities(&n["neighborCapabilities"]))
+    }
+
+    fn request_refresh(&self, neighbor: IpAddr) -> Result<()> {
+        self.vtysh(&format!("clear bgp {neighbor} soft in"))
+            .map(|_| ())
     }
 
     fn last_error(&self, neighbor: IpAddr) -> Result<Option<LastError>> {
@@ -380,5 +450,53 @@ impl Peer for Frr {
             file_tail(&self.dir.join("bgpd.log"), 15),
             file_tail(&self.dir.join("..").join(format!("zebra-{}.log", self.router.name)), 5),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Capability::*;
+
+    #[test]
+    fn parses_capabilities() {
+        let value: Value = serde_json::from_str(
+            r#"{"4byteAs":"advertisedAndReceived",
+            "addPath":{"ipv4Unicast":{"rxAdvertised":true},"ipv6Unicast":{"rxAdvertised":true}},
+            "addressFamiliesByPeer":"none","enhancedRouteRefresh":"advertisedAndReceived",
+            "extendedMessage":"advertised","gracefulRestart":"received",
+            "gracefulRestartRemoteTimerMsecs":120000,
+            "hostName":{"advDomainName":"n/a","advHostName":"r2"},
+            "multiprotocolExtensions":{"ipv4Unicast":{"advertisedAndReceived":true},
+                                       "ipv6Unicast":{"advertised":true}},
+            "routeRefresh":"advertisedAndReceivedNew"}"#,
+        )
+        .unwrap();
+        let caps = parse_capabilities(&value);
+        assert_eq!(
+            caps.advertised,
+            [
+                MultiProtocol(FamilyKey::Ipv4),
+                MultiProtocol(FamilyKey::Ipv6),
+                RouteRefresh,
+                ExtendedMessage,
+                FourOctetAs,
+                AddPath,
+                EnhancedRouteRefresh,
+                Hostname
+            ]
+            .into()
+        );
+        assert_eq!(
+            caps.received,
+            [
+                MultiProtocol(FamilyKey::Ipv4),
+                RouteRefresh,
+                GracefulRestart,
+                FourOctetAs,
+                EnhancedRouteRefresh
+            ]
+            .into()
+        );
     }
 }

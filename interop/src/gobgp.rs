@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use std::collections::BTreeSet;
+
+use crate::capability::{self, Capabilities, Capability};
 use crate::cmd::{self, file_tail};
 use crate::error::{Error, Result};
 use crate::netns::{Lab, Ns};
@@ -299,6 +302,37 @@ impl Peer for GoBgp {
             return Ok(None);
         }
         parse_route(prefix, &cmd::json("gobgp global rib -j", &out)?)
+    }
+
+    fn capabilities(&self, neighbor: IpAddr) -> Result<Capabilities> {
+        let n = self.neighbor_json(neighbor)?;
+        let read = |list: &Value| -> BTreeSet<Capability> {
+            list.as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| {
+                    let name = c["type_url"].as_str()?.rsplit('.').next()?;
+                    if name == "MultiProtocolCapability" {
+                        let value = base64(c["value"].as_str()?)?;
+                        Some(Capability::MultiProtocol(capability::gobgp_family(&value)?))
+                    } else {
+                        capability::from_gobgp_type(name)
+                    }
+                })
+                .collect()
+        };
+        Ok(Capabilities {
+            advertised: read(&n["state"]["local_cap"]),
+            received: read(&n["state"]["remote_cap"]),
+        })
+    }
+
+    fn request_refresh(&self, _neighbor: IpAddr) -> Result<()> {
+        // `gobgp neighbor ADDR softresetin` re-runs policy over GoBGP's own
+        // Adj-RIB-In and sends no ROUTE-REFRESH.
+        Err(Error::Environment(
+            "GoBGP's CLI cannot send a ROUTE-REFRESH: use BIRD or FRR".into(),
+        ))
     }
 
     fn last_error(&self, neighbor: IpAddr) -> Result<Option<LastError>> {

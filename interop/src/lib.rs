@@ -20,6 +20,7 @@
 //! | [`netns`] | `Lab`, namespaces, links, segments, the Drop guard |
 //! | [`process`] | one daemon process: spawn in a namespace, log, stop by PID |
 //! | [`router`] | the router description and daemon-neutral state |
+//! | [`capability`] | capabilities (RFC 5492) in one vocabulary for all daemons |
 //! | [`peer`] | the `Peer` trait, `Daemon`, waits on sessions and routes |
 //! | [`bird`], [`frr`], [`gobgp`], [`exabgp`] | one daemon each |
 //! | [`kernel`] | a namespace's kernel table (`ip -j route`) |
@@ -32,6 +33,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bird;
+pub mod capability;
 pub mod cmd;
 pub mod env;
 pub mod error;
@@ -47,6 +49,7 @@ pub mod process;
 pub mod router;
 pub mod wait;
 
+pub use capability::{Capabilities, Capability};
 pub use error::{ensure, Error, Result};
 pub use netns::{Endpoint, Lab, Link, Ns};
 pub use peer::{Daemon, Peer};

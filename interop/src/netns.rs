@@ -347,16 +347,7 @@ impl Lab {
     /// Every PID running in this lab's namespaces (`ip netns pids`):
     /// the daemons and whatever they started.
     pub fn pids_in_namespaces(&self) -> Vec<u32> {
-        self.namespaces
-            .iter()
-            .filter_map(|ns| run("ip", ["netns", "pids", &ns.name]).ok())
-            .flat_map(|out| {
-                out.split_whitespace()
-                    .filter_map(|p| p.parse().ok())
-                    .collect::<Vec<u32>>()
-            })
-            .filter(|&pid| process::alive(pid))
-            .collect()
+        self.namespaces.iter().flat_map(pids_in).collect()
     }
 
     /// Stops every process and deletes every namespace (what Drop does).
@@ -383,6 +374,18 @@ impl Lab {
             }
         }
     }
+}
+
+/// The live processes in namespace `ns` (`ip netns pids`).
+pub fn pids_in(ns: &Ns) -> Vec<u32> {
+    run("ip", ["netns", "pids", &ns.name])
+        .map(|out| {
+            out.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .filter(|&pid| process::alive(pid))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The PID of the test process that created namespace `name`

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::capability::Capabilities;
 use crate::error::Result;
 use crate::netns::{Lab, Ns};
 use crate::router::{BgpRoute, LastError, Prefix, Router, SessionState};
@@ -98,6 +99,13 @@ pub trait Peer {
 
     /// Its best route for exactly `prefix`, if it has one.
     fn route(&self, prefix: Prefix) -> Result<Option<BgpRoute>>;
+
+    /// The capabilities it advertised to and received from `neighbor`
+    /// (RFC 5492), on an Established session.
+    fn capabilities(&self, neighbor: IpAddr) -> Result<Capabilities>;
+
+    /// Asks `neighbor` to send its routes again: ROUTE-REFRESH (RFC 2918).
+    fn request_refresh(&self, neighbor: IpAddr) -> Result<()>;
 
     /// Why its session with `neighbor` last went down (`None`: never).
     fn last_error(&self, neighbor: IpAddr) -> Result<Option<LastError>>;

@@ -253,3 +253,101 @@ fn continuous_ping_counts_losses() -> Result<()> {
         format!("a 0.5 s partition: {stats:?}")
     })
 }
+
+/// Capabilities read from both sides agree (what one advertised is what
+/// the other received), for BIRD-FRR over IPv4 and IPv6 and BIRD-GoBGP;
+/// the expected ones are negotiated. A ROUTE-REFRESH asked by BIRD is
+/// counted received by FRR, and one asked by FRR counted sent.
+#[test]
+fn capabilities_agree_and_route_refresh() -> Result<()> {
+    if !env::preflight("capabilities_agree_and_route_refresh", &Daemon::PEERS) {
+        return Ok(());
+    }
+    use interop::capability::{Capability::*, FamilyKey};
+    let mut lab = Lab::new("caps")?;
+    let hub = lab.namespace("bird")?;
+    let fns = lab.namespace("frr")?;
+    let gns = lab.namespace("gobgp")?;
+    let lf = lab.link(&hub, &fns)?;
+    let lg = lab.link(&hub, &gns)?;
+    let v4 = |x: std::net::Ipv4Addr| IpAddr::V4(x);
+    let mut r1 = Router::new("r1", 65001, lf.a.v4);
+    let mut n = Neighbor::new("frr", v4(lf.b.v4), v4(lf.a.v4), 65002);
+    n.families = vec![Family::Ipv4, Family::Ipv6];
+    r1.neighbors.push(n);
+    r1.neighbors
+        .push(Neighbor::new("gobgp", v4(lg.b.v4), v4(lg.a.v4), 65003));
+    let mut r2 = Router::new("r2", 65002, lf.b.v4);
+    let mut n = Neighbor::new("bird", v4(lf.a.v4), v4(lf.b.v4), 65001);
+    n.families = vec![Family::Ipv4, Family::Ipv6];
+    r2.neighbors.push(n);
+    let mut r3 = Router::new("r3", 65003, lg.b.v4);
+    r3.neighbors
+        .push(Neighbor::new("bird", v4(lg.a.v4), v4(lg.b.v4), 65001));
+    let bird = Bird::start(&mut lab, &hub, r1)?;
+    let frr = Frr::start(&mut lab, &fns, r2)?;
+    let gobgp = interop::gobgp::GoBgp::start(&mut lab, &gns, r3)?;
+
+    let pairs: [(&dyn Peer, IpAddr, IpAddr, Vec<interop::Capability>); 2] = [
+        (
+            &frr,
+            v4(lf.a.v4),
+            v4(lf.b.v4),
+            vec![
+                MultiProtocol(FamilyKey::Ipv4),
+                MultiProtocol(FamilyKey::Ipv6),
+                RouteRefresh,
+                EnhancedRouteRefresh,
+                FourOctetAs,
+                GracefulRestart,
+            ],
+        ),
+        (
+            &gobgp,
+            v4(lg.a.v4),
+            v4(lg.b.v4),
+            vec![MultiProtocol(FamilyKey::Ipv4), RouteRefresh, FourOctetAs],
+        ),
+    ];
+    for (peer, bird_addr, addr, expected) in pairs {
+        wait_established(&bird, addr, T)?;
+        wait_established(peer, bird_addr, T)?;
+        let ours = bird.capabilities(addr)?;
+        let theirs = peer.capabilities(bird_addr)?;
+        ensure(
+            ours.advertised == theirs.received && theirs.advertised == ours.received,
+            || format!("BIRD {ours:#?}\n{} {theirs:#?}", peer.label()),
+        )?;
+        let negotiated = ours.negotiated();
+        ensure(expected.iter().all(|c| negotiated.contains(c)), || {
+            format!(
+                "negotiated with {}: {negotiated:?}, want {expected:?}",
+                peer.label()
+            )
+        })?;
+    }
+
+    let counter = |name: &str| -> Result<u64> {
+        Ok(frr.neighbor_json(v4(lf.a.v4))?["messageStats"][name]
+            .as_u64()
+            .unwrap_or(0))
+    };
+    let (recv, sent) = (counter("routeRefreshRecv")?, counter("routeRefreshSent")?);
+    bird.request_refresh(v4(lf.b.v4))?;
+    wait::until(
+        "FRR counts a ROUTE-REFRESH received",
+        T,
+        || Ok((counter("routeRefreshRecv")? > recv).then_some(())),
+        || frr.view(),
+    )?;
+    frr.request_refresh(v4(lf.a.v4))?;
+    wait::until(
+        "FRR counts a ROUTE-REFRESH sent",
+        T,
+        || Ok((counter("routeRefreshSent")? > sent).then_some(())),
+        || frr.view(),
+    )?;
+    ensure(gobgp.request_refresh(v4(lg.a.v4)).is_err(), || {
+        "GoBGP cannot send a ROUTE-REFRESH from its CLI".into()
+    })
+}
