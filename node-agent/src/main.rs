@@ -1,9 +1,177 @@
-//! `twill-agent`: the node daemon (speaker, RIB task, FIB writer, local API).
-//!
-//! Not built yet: see the open "twill-agent in standalone mode" issue. The
-//! binary exists so that the workspace layout is fixed from the start.
+//! `twill-agent`: the Twill node daemon (speaker, RIB task, FIB writer,
+//! local API, metrics). See `docs/operations.md`.
 
-fn main() {
-    eprintln!("twill-agent: not implemented yet (BGP codec only in this release)");
-    std::process::exit(2);
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::{error, info, warn};
+use tracing_subscriber::EnvFilter;
+
+use node_agent::agent::{Agent, Options};
+use node_agent::config::{self, LogFormat, LogLevel};
+use node_agent::metrics::Metrics;
+
+/// The Twill BGP agent.
+#[derive(Debug, Parser)]
+#[command(name = "twill-agent", version, about)]
+struct Args {
+    /// Configuration file (YAML).
+    #[arg(short, long, default_value = "/etc/twill/twill-agent.yaml")]
+    config: PathBuf,
+    /// Check the configuration, print every problem, and exit.
+    #[arg(long)]
+    check_config: bool,
+    /// Log format (overrides the file's `logging.format`).
+    #[arg(long, value_enum)]
+    log_format: Option<Format>,
+    /// Log level (overrides `logging.level`; `RUST_LOG` overrides both).
+    #[arg(long)]
+    log_level: Option<String>,
+    /// Remove Twill's kernel routes on exit (by default they stay, so that
+    /// a restart does not blackhole traffic).
+    #[arg(long)]
+    remove_routes_on_exit: bool,
+    /// After a restart, wait at most this long (seconds) for the peers'
+    /// End-of-RIB before selecting routes (RFC 4724 §4.1).
+    #[arg(long, default_value_t = 120)]
+    selection_deferral: u16,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+fn level_name(l: LogLevel) -> &'static str {
+    match l {
+        LogLevel::Trace => "trace",
+        LogLevel::Debug => "debug",
+        LogLevel::Info => "info",
+        LogLevel::Warn => "warn",
+        LogLevel::Error => "error",
+    }
+}
+
+fn init_logging(args: &Args, file: &config::Logging) {
+    let level = args
+        .log_level
+        .clone()
+        .unwrap_or_else(|| level_name(file.level).to_string());
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let json = match args.log_format {
+        Some(Format::Json) => true,
+        Some(Format::Human) => false,
+        None => file.format == LogFormat::Json,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match config::load(&args.config) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!(
+                "twill-agent: {} is not a valid configuration:\n{errors}",
+                args.config.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    if args.check_config {
+        println!("{}: configuration OK", args.config.display());
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&args, &config.config().logging);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("twill-agent")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(args, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            eprintln!("twill-agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args, config: config::ValidConfig) -> Result<(), String> {
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let api_config = config.config().api.clone();
+    let metrics_addr = config.config().metrics.address;
+    let options = Options {
+        remove_routes_on_exit: args.remove_routes_on_exit,
+        selection_deferral: args.selection_deferral,
+        ..Options::default()
+    };
+    let metrics = Metrics::new();
+    let agent = Agent::start(config, options, metrics.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    info!(listening = ?agent.listening, "twill-agent started");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let api = node_agent::api::serve(
+        &api_config,
+        agent.api.clone(),
+        agent.events.clone(),
+        stopped(stop_rx.clone()),
+    )
+    .await
+    .map_err(|e| format!("API: {e}"))?;
+    let metrics_server = match metrics_addr {
+        Some(addr) => Some(
+            node_agent::metrics::serve_metrics(
+                addr,
+                metrics,
+                agent.ready.clone(),
+                stopped(stop_rx.clone()),
+            )
+            .await
+            .map_err(|e| format!("metrics on {addr}: {e}"))?,
+        ),
+        None => None,
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { info!("SIGTERM"); break }
+            _ = int.recv() => { info!("SIGINT"); break }
+            _ = hup.recv() => {
+                match config::load(&args.config) {
+                    Ok(_) => warn!("SIGHUP: configuration valid, but applying changes without a restart is not implemented yet"),
+                    Err(e) => warn!("SIGHUP: new configuration refused, the running one stays:\n{e}"),
+                }
+            }
+        }
+    }
+    agent.stop().await;
+    let _ = stop_tx.send(true);
+    let _ = api.join().await;
+    if let Some(m) = metrics_server {
+        let _ = m.join().await;
+    }
+    Ok(())
 }

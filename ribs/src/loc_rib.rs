@@ -261,6 +261,16 @@ impl LocRib {
         self.len() == 0
     }
 
+    /// Number of IPv4 prefixes.
+    pub fn len_v4(&self) -> usize {
+        self.v4.len()
+    }
+
+    /// Number of IPv6 prefixes.
+    pub fn len_v6(&self) -> usize {
+        self.v6.len()
+    }
+
     /// Every prefix and its destination (IPv4 first; unordered within a
     /// family).
     pub fn iter(&self) -> impl Iterator<Item = (Prefix, &Dest)> {

@@ -34,6 +34,7 @@ use crate::api::request::ApiRequest;
 use crate::config::convert::RestartFlags;
 use crate::config::ValidConfig;
 use crate::fib::{ExitMode, FibConfig, FibError, FibHandle};
+use crate::metrics::Metrics;
 
 pub use rib_task::{RibTask, RibTaskIo};
 
@@ -89,7 +90,11 @@ pub struct Agent {
 
 impl Agent {
     /// Start everything for `config`.
-    pub async fn start(config: ValidConfig, options: Options) -> Result<Agent, AgentError> {
+    pub async fn start(
+        config: ValidConfig,
+        options: Options,
+        metrics: Metrics,
+    ) -> Result<Agent, AgentError> {
         let c = config.config();
         let fib = if c.fib.install {
             let fc = FibConfig {
@@ -138,6 +143,7 @@ impl Agent {
             restart.restarting,
             options.selection_deferral,
             options.readiness_timeout,
+            metrics,
         );
         for a in addresses {
             if let Some(cmds) = speaker.commands(a) {

@@ -26,6 +26,7 @@ use crate::api::model::{
 use crate::api::request::{ApiError, ApiRequest};
 use crate::config::{MaxPrefixAction, ValidConfig};
 use crate::fib::{FibHandle, RouteChange, RouteState, Target};
+use crate::metrics::{MessageType, Metrics, UpdateErrorVerdict};
 
 use super::neighbors::{session_state, NeighborState};
 use super::outbox::Outbox;
@@ -66,6 +67,7 @@ pub struct RibTask {
     ready: watch::Sender<bool>,
     ready_deadline: Instant,
     started: Instant,
+    metrics: Metrics,
 }
 
 fn unix_now() -> Duration {
@@ -107,6 +109,7 @@ impl RibTask {
         restarting: bool,
         selection_deferral: u16,
         readiness_timeout: Duration,
+        metrics: Metrics,
     ) -> Self {
         let now = Instant::now();
         let mut rib = Rib::new(config.rib_config(), Box::new(AllReachable));
@@ -144,6 +147,7 @@ impl RibTask {
             ready,
             ready_deadline: now + readiness_timeout,
             started: now,
+            metrics,
         }
     }
 
@@ -217,6 +221,7 @@ impl RibTask {
         if let Some(n) = self.neighbors.get_mut(&peer) {
             if n.state != state {
                 n.set_state(state, Instant::now());
+                self.metrics.session_state(peer, session_state(state));
                 debug!(neighbor = %peer, ?state, "session state");
                 self.emit("session", Some(peer), format!("{:?}", session_state(state)));
             }
@@ -257,6 +262,16 @@ impl RibTask {
                 if let Some(n) = self.neighbors.get_mut(&peer) {
                     n.down(&reason, now, unix);
                 }
+                match &reason {
+                    bgp::fsm::DownReason::NotificationSent(_) => {
+                        self.metrics.message_sent(peer, MessageType::Notification);
+                    }
+                    bgp::fsm::DownReason::NotificationReceived(_) => {
+                        self.metrics
+                            .message_received(peer, MessageType::Notification);
+                    }
+                    _ => {}
+                }
                 self.outbox.clear(peer);
                 let text = super::neighbors::down_reason(&reason);
                 match retention {
@@ -284,12 +299,15 @@ impl RibTask {
                     n.messages_received.update += 1;
                     n.eor_received.insert(f);
                 }
+                self.metrics.message_received(peer, MessageType::Update);
                 debug!(neighbor = %peer, family = %f, "End-of-RIB received");
             }
             SessionEvent::RouteRefresh(rr) => {
                 if let Some(n) = self.neighbors.get_mut(&peer) {
                     n.messages_received.route_refresh += 1;
                 }
+                self.metrics
+                    .message_received(peer, MessageType::RouteRefresh);
                 if rr.subtype == RouteRefreshSubtype::Request {
                     self.refresh_to(peer, id, rr.family);
                 }
@@ -311,8 +329,13 @@ impl RibTask {
             n.messages_received.update += 1;
             n.received += update.prefix_count() as u64;
         }
+        self.metrics.message_received(peer, MessageType::Update);
         if !update.errors.is_empty() {
             warn!(neighbor = %peer, errors = ?update.errors, "UPDATE with RFC 7606 errors");
+            for e in &update.errors {
+                self.metrics
+                    .update_error(peer, UpdateErrorVerdict::from(&e.verdict));
+            }
         }
         let outcome = match self.rib.apply_update(id, update, four_octet) {
             Ok(o) => o,
@@ -464,6 +487,7 @@ impl RibTask {
         if eor_due {
             for f in families {
                 self.outbox.push(peer, SessionCommand::SendEndOfRib(f));
+                self.metrics.message_sent(peer, MessageType::Update);
             }
         }
     }
@@ -497,6 +521,24 @@ impl RibTask {
             }
         }
         self.update_readiness();
+        self.update_gauges();
+    }
+
+    fn update_gauges(&self) {
+        let loc = self.rib.loc_rib();
+        self.metrics.rib_prefixes(AddressFamily::Ipv4, loc.len_v4());
+        self.metrics.rib_prefixes(AddressFamily::Ipv6, loc.len_v6());
+        self.metrics.rib_attribute_sets(self.rib.attribute_sets());
+        for n in self.neighbors.values() {
+            self.metrics.prefixes(
+                n.address,
+                PrefixCounts {
+                    received: n.received,
+                    accepted: self.rib.accepted(n.id).unwrap_or(0) as u64,
+                    advertised: self.rib.advertised(n.id).unwrap_or(0) as u64,
+                },
+            );
+        }
     }
 
     fn update_readiness(&mut self) {
@@ -558,13 +600,7 @@ impl RibTask {
 
     fn status(&self) -> Status {
         let c = self.config.config();
-        let (mut v4, mut v6) = (0, 0);
-        for (p, _) in self.rib.loc_rib().iter() {
-            match p {
-                Prefix::V4(_) => v4 += 1,
-                Prefix::V6(_) => v6 += 1,
-            }
-        }
+        let (v4, v6) = (self.rib.loc_rib().len_v4(), self.rib.loc_rib().len_v6());
         Status {
             api_version: API_VERSION,
             version: env!("CARGO_PKG_VERSION").to_string(),
