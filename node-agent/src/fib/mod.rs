@@ -7,6 +7,7 @@
 //!   sequence number, dumps.
 //! - [`links`]: interfaces and connected prefixes: which next hops are
 //!   usable now.
+//! - [`table`]: the per-prefix state, a slab found by prefix.
 //! - [`writer`]: the writer task and its [`FibHandle`].
 //!
 //! Safety rules (see `docs/fib.md`): every route Twill writes carries its
@@ -19,6 +20,7 @@ pub mod links;
 pub mod netlink;
 pub mod route;
 pub mod socket;
+pub mod table;
 pub mod writer;
 
 pub use route::{Gateway, RouteChange, Target};

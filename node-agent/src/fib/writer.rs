@@ -21,6 +21,8 @@
 //! compares the two and writes the difference (level-triggered).
 
 use std::collections::{HashMap, HashSet};
+
+use super::table::{Id, Table};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -320,7 +322,7 @@ struct Entry {
     have: Option<Forward>,
     stale: bool,
     queued: bool,
-    failure: Option<Failure>,
+    failure: Option<Box<Failure>>,
 }
 
 enum Op {
@@ -333,9 +335,9 @@ struct Writer {
     key: RouteKey,
     req: NetlinkSocket,
     links: Links,
-    entries: HashMap<Prefix, Entry>,
-    dirty: Vec<Prefix>,
-    failed: HashSet<Prefix>,
+    entries: Table<Entry>,
+    dirty: Vec<Id>,
+    failed: HashSet<Id>,
     converged: bool,
     resync: bool,
     counters: FibCounters,
@@ -353,7 +355,7 @@ impl Writer {
             config,
             req,
             links: Links::default(),
-            entries: HashMap::new(),
+            entries: Table::default(),
             dirty: Vec::new(),
             failed: HashSet::new(),
             converged: false,
@@ -391,52 +393,51 @@ impl Writer {
                 }
             }
         })?;
-        for e in self.entries.values_mut() {
+        for (_, _, e) in self.entries.iter_mut() {
             e.have = None;
         }
         for (prefix, fwd) in found {
-            let converged = self.converged;
-            let e = self.entries.entry(prefix).or_insert_with(|| Entry {
-                stale: !converged,
-                ..Entry::default()
-            });
+            let known = self.entries.id(&prefix).is_some();
+            let (_, e) = self.entries.upsert(prefix);
+            if !known {
+                e.stale = !self.converged;
+            }
             e.have = Some(fwd);
         }
-        let all: Vec<Prefix> = self.entries.keys().copied().collect();
-        for p in all {
-            self.mark(p);
-        }
+        self.mark_all();
         Ok(())
     }
 
-    fn mark(&mut self, prefix: Prefix) {
-        if let Some(e) = self.entries.get_mut(&prefix) {
+    fn mark(&mut self, id: Id) {
+        if let Some((_, e)) = self.entries.get_mut(id) {
             if !e.queued {
                 e.queued = true;
-                self.dirty.push(prefix);
+                self.dirty.push(id);
             }
         }
     }
 
     fn mark_all(&mut self) {
-        let all: Vec<Prefix> = self.entries.keys().copied().collect();
-        for p in all {
-            self.mark(p);
+        for (id, _, e) in self.entries.iter_mut() {
+            if !e.queued {
+                e.queued = true;
+                self.dirty.push(id);
+            }
         }
     }
 
     fn apply(&mut self, changes: Vec<RouteChange>) {
         self.entries.reserve(changes.len());
         for c in changes {
-            let e = self.entries.entry(c.prefix).or_default();
+            let (id, e) = self.entries.upsert(c.prefix);
             e.stale = false;
             e.want = c.target;
             if e.failure.take().is_some() {
-                self.failed.remove(&c.prefix);
+                self.failed.remove(&id);
             }
             if !e.queued {
                 e.queued = true;
-                self.dirty.push(c.prefix);
+                self.dirty.push(id);
             }
         }
     }
@@ -444,15 +445,15 @@ impl Writer {
     fn sweep(&mut self) -> u64 {
         self.converged = true;
         let mut stale = Vec::new();
-        for (p, e) in &mut self.entries {
+        for (id, _, e) in self.entries.iter_mut() {
             if e.stale {
                 e.stale = false;
-                stale.push(*p);
+                stale.push(id);
             }
         }
         let n = stale.len() as u64;
-        for p in stale {
-            self.mark(p);
+        for id in stale {
+            self.mark(id);
         }
         self.flush();
         self.counters.swept += n;
@@ -464,9 +465,9 @@ impl Writer {
     /// wanted one, in batches.
     fn flush(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
-        let mut batch: Vec<(Prefix, Op)> = Vec::with_capacity(self.config.batch);
-        for prefix in dirty {
-            let Some(e) = self.entries.get_mut(&prefix) else {
+        let mut batch: Vec<(Id, Prefix, Op)> = Vec::with_capacity(self.config.batch);
+        for id in dirty {
+            let Some((prefix, e)) = self.entries.get_mut(id) else {
                 continue;
             };
             e.queued = false;
@@ -481,13 +482,13 @@ impl Writer {
                 (None, None) => None,
             };
             match op {
-                Some(op) => batch.push((prefix, op)),
+                Some(op) => batch.push((id, prefix, op)),
                 None => {
                     if e.failure.take().is_some() {
-                        self.failed.remove(&prefix);
+                        self.failed.remove(&id);
                     }
                     if e.want.is_none() && e.have.is_none() {
-                        self.entries.remove(&prefix);
+                        self.entries.remove(id);
                     }
                 }
             }
@@ -508,11 +509,11 @@ impl Writer {
         }
     }
 
-    fn send(&mut self, batch: &mut Vec<(Prefix, Op)>) {
+    fn send(&mut self, batch: &mut Vec<(Id, Prefix, Op)>) {
         let first = self.req.next_seqs(batch.len() as u32);
         self.buf.clear();
         let mut last_start = 0;
-        for (i, (prefix, op)) in batch.iter().enumerate() {
+        for (i, (_, prefix, op)) in batch.iter().enumerate() {
             last_start = self.buf.len();
             let seq = first.wrapping_add(i as u32);
             match op {
@@ -536,7 +537,7 @@ impl Writer {
         errors.sort_unstable();
         let mut errs = errors.into_iter().peekable();
         let now = Instant::now();
-        for (i, (prefix, op)) in batch.drain(..).enumerate() {
+        for (i, (id, prefix, op)) in batch.drain(..).enumerate() {
             let err = match errs.peek() {
                 Some(&(j, e)) if j == i => {
                     errs.next();
@@ -544,7 +545,7 @@ impl Writer {
                 }
                 _ => None,
             };
-            let Some(e) = self.entries.get_mut(&prefix) else {
+            let Some((_, e)) = self.entries.get_mut(id) else {
                 continue;
             };
             let error = match (op, err) {
@@ -571,10 +572,10 @@ impl Writer {
             match error {
                 None => {
                     if e.failure.take().is_some() {
-                        self.failed.remove(&prefix);
+                        self.failed.remove(&id);
                     }
                     if e.want.is_none() && e.have.is_none() && !e.stale {
-                        self.entries.remove(&prefix);
+                        self.entries.remove(id);
                     }
                 }
                 Some(error) => {
@@ -585,12 +586,12 @@ impl Writer {
                         .retry_min
                         .saturating_mul(1 << (attempts - 1).min(16))
                         .min(self.config.retry_max);
-                    e.failure = Some(Failure {
+                    e.failure = Some(Box::new(Failure {
                         error,
                         attempts,
                         retry_at: now + delay,
-                    });
-                    self.failed.insert(prefix);
+                    }));
+                    self.failed.insert(id);
                 }
             }
         }
@@ -602,17 +603,17 @@ impl Writer {
         let now = Instant::now();
         let mut next: Option<Instant> = None;
         let mut due = Vec::new();
-        for p in &self.failed {
-            if let Some(f) = self.entries.get(p).and_then(|e| e.failure.as_ref()) {
+        for &id in &self.failed {
+            if let Some(f) = self.entries.get(id).and_then(|(_, e)| e.failure.as_ref()) {
                 if f.retry_at <= now {
-                    due.push(*p);
+                    due.push(id);
                 } else {
                     next = Some(next.map_or(f.retry_at, |n| n.min(f.retry_at)));
                 }
             }
         }
-        for p in due {
-            self.mark(p);
+        for id in due {
+            self.mark(id);
         }
         next
     }
@@ -620,7 +621,7 @@ impl Writer {
     fn next_retry(&self) -> Option<Instant> {
         self.failed
             .iter()
-            .filter_map(|p| self.entries.get(p)?.failure.as_ref().map(|f| f.retry_at))
+            .filter_map(|&id| self.entries.get(id)?.1.failure.as_ref().map(|f| f.retry_at))
             .min()
     }
 
@@ -668,7 +669,10 @@ impl Writer {
                 }
                 let ours = self.ours(&r);
                 let replaced = m.flags & netlink::NLM_F_REPLACE != 0;
-                let Some(e) = self.entries.get_mut(&r.prefix) else {
+                let Some(id) = self.entries.id(&r.prefix) else {
+                    return;
+                };
+                let Some((_, e)) = self.entries.get_mut(id) else {
                     return;
                 };
                 match (m.kind, ours) {
@@ -693,8 +697,7 @@ impl Writer {
                     }
                     _ => return,
                 }
-                let p = r.prefix;
-                self.mark(p);
+                self.mark(id);
             }
             _ => {}
         }
@@ -704,7 +707,7 @@ impl Writer {
         let mut entries: Vec<FibEntry> = self
             .entries
             .iter()
-            .map(|(p, e)| {
+            .map(|(_, p, e)| {
                 let state = if let Some(f) = &e.failure {
                     RouteState::Failed {
                         error: f.error.clone(),
@@ -833,7 +836,7 @@ impl Writer {
             }
         }
         if exit == ExitMode::RemoveRoutes {
-            for e in self.entries.values_mut() {
+            for (_, _, e) in self.entries.iter_mut() {
                 e.want = None;
                 e.stale = false;
             }
