@@ -142,7 +142,7 @@ fn minimal_document_takes_every_default() {
                 install: true,
                 table: 254,
                 protocol: 84,
-                keep_on_exit: false,
+                keep_on_exit: true,
             },
             api: Api {
                 socket: PathBuf::from("/run/twill/twill-agent.sock"),
@@ -379,7 +379,7 @@ fn the_example_file_parses_to_exactly_these_values() {
             install: true,
             table: 254,
             protocol: 84,
-            keep_on_exit: false,
+            keep_on_exit: true,
         },
         api: Api {
             socket: PathBuf::from("/run/twill/twill-agent.sock"),

@@ -180,9 +180,11 @@ pub struct Fib {
     /// `RTPROT_*` list nor in iproute2's `rt_protos`.
     #[serde(default = "default_protocol")]
     pub protocol: u8,
-    /// Leave our routes in the kernel when the agent exits (they are
-    /// replaced or flushed at the next start).
-    #[serde(default)]
+    /// Leave our routes in the kernel when the agent exits (the default: a
+    /// restart must not blackhole traffic; the next start keeps those the
+    /// RIB still has and removes the rest). `twill-agent
+    /// --remove-routes-on-exit` overrides it.
+    #[serde(default = "yes")]
     pub keep_on_exit: bool,
 }
 
@@ -192,7 +194,7 @@ impl Default for Fib {
             install: true,
             table: default_table(),
             protocol: default_protocol(),
-            keep_on_exit: false,
+            keep_on_exit: true,
         }
     }
 }
