@@ -26,6 +26,12 @@ pub struct Bird {
     pid: u32,
 }
 
+/// The BIRD protocol name of neighbour `name` (prefixed: a bare name may
+/// be a keyword of BIRD's configuration language, like `rr`).
+pub fn protocol_name(name: &str) -> String {
+    format!("peer_{name}")
+}
+
 /// BIRD's configuration for `router`: `protocol device` (without it a BGP
 /// session stays Idle), kernel protocols that install learned BGP routes,
 /// static protocols for the originated routes (blackholes carrying their
@@ -68,7 +74,7 @@ pub fn config(router: &Router, log: &std::path::Path) -> String {
         c.push_str("}\n");
     }
     for n in &router.neighbors {
-        let _ = writeln!(c, "protocol bgp {} {{", n.name);
+        let _ = writeln!(c, "protocol bgp {} {{", protocol_name(&n.name));
         let _ = writeln!(c, "  local {} as {};", n.local_address, router.asn);
         let _ = writeln!(c, "  neighbor {} as {};", n.address, n.asn);
         if n.asn == router.asn && n.multihop.is_none() {
@@ -86,6 +92,12 @@ pub fn config(router: &Router, log: &std::path::Path) -> String {
         }
         if n.ttl_security {
             c.push_str("  ttl security on;\n");
+        }
+        if n.route_reflector_client {
+            c.push_str("  rr client;\n");
+            if let Some(id) = router.cluster_id {
+                let _ = writeln!(c, "  rr cluster id {id};");
+            }
         }
         let _ = writeln!(
             c,
@@ -162,10 +174,10 @@ impl Bird {
     }
 
     /// The protocol name of the neighbour at `neighbor`.
-    fn protocol(&self, neighbor: IpAddr) -> Result<&str> {
+    fn protocol(&self, neighbor: IpAddr) -> Result<String> {
         self.router
             .neighbor(neighbor)
-            .map(|n| n.name.as_str())
+            .map(|n| protocol_name(&n.name))
             .ok_or_else(|| {
                 Error::Assertion(format!(
                     "BIRD {} has no neighbour {neighbor}",
@@ -177,7 +189,7 @@ impl Bird {
     /// `show protocols all NAME`, parsed into `field: value` pairs (a line
     /// without a colon is a field with an empty value).
     pub fn protocol_details(&self, neighbor: IpAddr) -> Result<Vec<(String, String)>> {
-        let out = self.birdc(&["show", "protocols", "all", self.protocol(neighbor)?])?;
+        let out = self.birdc(&["show", "protocols", "all", &self.protocol(neighbor)?])?;
         Ok(out
             .lines()
             .skip(1)
@@ -229,6 +241,19 @@ pub fn parse_route(prefix: Prefix, out: &str) -> Result<Option<BgpRoute>> {
                 );
             }
             "BGP.med" => route.med = Some(number(value)?),
+            "BGP.originator_id" => {
+                route.originator_id = Some(
+                    value
+                        .parse()
+                        .map_err(|_| bad(format!("originator {value}")))?,
+                );
+            }
+            "BGP.cluster_list" => {
+                route.cluster_list = value
+                    .split_whitespace()
+                    .map(|id| id.parse().map_err(|_| bad(format!("cluster list {value}"))))
+                    .collect::<Result<_>>()?;
+            }
             "BGP.local_pref" => route.local_pref = Some(number(value)?),
             "BGP.community" => {
                 for c in value.split_whitespace() {
@@ -351,12 +376,12 @@ impl Peer for Bird {
     }
 
     fn capabilities(&self, neighbor: IpAddr) -> Result<Capabilities> {
-        let out = self.birdc(&["show", "protocols", "all", self.protocol(neighbor)?])?;
+        let out = self.birdc(&["show", "protocols", "all", &self.protocol(neighbor)?])?;
         Ok(parse_capabilities(&out))
     }
 
     fn request_refresh(&self, neighbor: IpAddr) -> Result<()> {
-        self.birdc(&["reload", "in", self.protocol(neighbor)?])
+        self.birdc(&["reload", "in", &self.protocol(neighbor)?])
             .map(|_| ())
     }
 
@@ -389,12 +414,12 @@ impl Peer for Bird {
 
     fn shutdown(&self, neighbor: IpAddr, message: &str) -> Result<()> {
         let name = self.protocol(neighbor)?;
-        self.birdc(&["disable", name, &format!("\"{message}\"")])
+        self.birdc(&["disable", &name, &format!("\"{message}\"")])
             .map(|_| ())
     }
 
     fn enable(&self, neighbor: IpAddr) -> Result<()> {
-        self.birdc(&["enable", self.protocol(neighbor)?])
+        self.birdc(&["enable", &self.protocol(neighbor)?])
             .map(|_| ())
     }
 
@@ -425,6 +450,7 @@ mod tests {
 \tBGP.local_pref: 100\n\tBGP.community: (65004,7) (65535,65281)\n\
 \tBGP.large_community: (65001, 1, 2) (4200000000, 3, 4)\n\
 \tBGP.c8 [t]: 01 02 0a ff\n\
+\tBGP.originator_id: 198.18.0.9\n\tBGP.cluster_list: 198.18.250.250 198.18.0.7\n\
                      unicast [other 02:04:36.751] (100) [AS65009i]\n\
 \tBGP.as_path: 65009\n";
         let route = parse_route(prefix("198.51.100.0/24"), out)
@@ -438,6 +464,14 @@ mod tests {
         assert_eq!(
             route.large_communities,
             vec![(65001, 1, 2), (4_200_000_000, 3, 4)]
+        );
+        assert_eq!(route.originator_id, Some("198.18.0.9".parse().unwrap()));
+        assert_eq!(
+            route.cluster_list,
+            [
+                "198.18.250.250".parse::<std::net::Ipv4Addr>().unwrap(),
+                "198.18.0.7".parse().unwrap()
+            ]
         );
         assert_eq!(
             route.unknown,

@@ -50,6 +50,9 @@ pub fn config(router: &Router, log: &Path) -> String {
     let _ = writeln!(c, " bgp router-id {}", router.router_id);
     c.push_str(" no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n");
     c.push_str(" no bgp network import-check\n");
+    if let Some(id) = router.cluster_id {
+        let _ = writeln!(c, " bgp cluster-id {id}");
+    }
     for n in &router.neighbors {
         let a = n.address;
         let _ = writeln!(c, " neighbor {a} remote-as {}", n.asn);
@@ -91,6 +94,9 @@ pub fn config(router: &Router, log: &Path) -> String {
             .filter(|n| n.families.contains(&family))
         {
             let _ = writeln!(c, "  neighbor {} activate", n.address);
+            if n.route_reflector_client {
+                let _ = writeln!(c, "  neighbor {} route-reflector-client", n.address);
+            }
         }
         c.push_str(" exit-address-family\n");
     }
@@ -284,6 +290,13 @@ pub fn parse_route(prefix: Prefix, value: &Value) -> Result<Option<BgpRoute>> {
         .filter(|n| n["scope"].as_str() != Some("link-local"))
         .find_map(|n| n["ip"].as_str()?.parse().ok());
     route.med = number(&best["metric"]);
+    route.originator_id = best["originatorId"].as_str().and_then(|s| s.parse().ok());
+    route.cluster_list = best["clusterList"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|id| id.as_str()?.parse().ok())
+        .collect();
     route.local_pref = number(&best["locPrf"]);
     for c in best["community"]["list"].as_array().into_iter().flatten() {
         let text = c.as_str().unwrap_or_default();

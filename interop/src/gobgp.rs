@@ -65,6 +65,13 @@ pub fn config(router: &Router) -> String {
                 "  [neighbors.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = {ttl}"
             );
         }
+        if n.route_reflector_client {
+            let _ = writeln!(
+                c,
+                "  [neighbors.route-reflector.config]\n    route-reflector-client = true\n    route-reflector-cluster-id = \"{}\"",
+                router.cluster_id.unwrap_or(router.router_id)
+            );
+        }
         if n.ttl_security {
             c.push_str(
                 "  [neighbors.ttl-security.config]\n    enabled = true\n    ttl-min = 255\n",
@@ -233,6 +240,16 @@ pub fn parse_route(prefix: Prefix, value: &Value) -> Result<Option<BgpRoute>> {
                 route.next_hop = attr["nexthop"].as_str().and_then(|s| s.parse().ok());
             }
             Some(4) => route.med = number(&attr["metric"]),
+            // ORIGINATOR_ID, CLUSTER_LIST
+            Some(9) => route.originator_id = attr["value"].as_str().and_then(|s| s.parse().ok()),
+            Some(10) => {
+                route.cluster_list = attr["value"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|id| id.as_str()?.parse().ok())
+                    .collect();
+            }
             Some(5) => route.local_pref = number(&attr["value"]),
             Some(8) => {
                 route.communities = attr["communities"]

@@ -125,6 +125,8 @@ pub struct Neighbor {
     pub ttl_security: bool,
     /// Address families to negotiate (RFC 4760); default: the transport's.
     pub families: Vec<Family>,
+    /// An iBGP neighbour we reflect routes to (RFC 4456 §6).
+    pub route_reflector_client: bool,
     /// Hold time to offer (RFC 4271 §4.2).
     pub hold_time: Duration,
     /// ConnectRetryTimer (RFC 4271 §8.2.2).
@@ -144,6 +146,7 @@ impl Neighbor {
             multihop: None,
             ttl_security: false,
             families: vec![Family::of(address)],
+            route_reflector_client: false,
             hold_time: Duration::from_secs(9),
             connect_retry: Duration::from_secs(1),
         }
@@ -165,6 +168,9 @@ pub struct Router {
     pub asn: u32,
     /// Its BGP Identifier (RFC 4271 §4.2).
     pub router_id: Ipv4Addr,
+    /// CLUSTER_ID when it reflects routes (RFC 4456 §7; default: the
+    /// router id).
+    pub cluster_id: Option<Ipv4Addr>,
     /// Its neighbours.
     pub neighbors: Vec<Neighbor>,
     /// Routes it originates.
@@ -178,6 +184,7 @@ impl Router {
             name: name.to_owned(),
             asn,
             router_id,
+            cluster_id: None,
             neighbors: Vec::new(),
             originate: Vec::new(),
         }
@@ -238,6 +245,10 @@ pub struct BgpRoute {
     pub med: Option<u32>,
     /// LOCAL_PREF.
     pub local_pref: Option<u32>,
+    /// ORIGINATOR_ID (RFC 4456 §8), set by a route reflector.
+    pub originator_id: Option<Ipv4Addr>,
+    /// CLUSTER_LIST (RFC 4456 §8), most recent reflector first.
+    pub cluster_list: Vec<Ipv4Addr>,
     /// Attributes the daemon does not know, as it shows them (BIRD and
     /// GoBGP show them; FRR's JSON does not).
     pub unknown: Vec<UnknownAttribute>,

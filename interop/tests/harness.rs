@@ -392,8 +392,9 @@ fn bird_frr_ibgp_passive() -> Result<()> {
 }
 
 /// GTSM (RFC 5082) between BIRD and FRR: with `ttl security` on both
-/// sides the session establishes; FRR with GTSM against a BIRD without it
-/// (which sends TTL 1) never does.
+/// sides the session establishes; BIRD with GTSM never reaches
+/// Established with an FRR without it (which sends TTL 1 to a direct eBGP
+/// neighbour).
 #[test]
 fn gtsm_bird_frr() -> Result<()> {
     if !env::preflight("gtsm_bird_frr", &[Daemon::Bird, Daemon::Frr]) {
@@ -410,31 +411,30 @@ fn gtsm_bird_frr() -> Result<()> {
     let mut n = neighbor("good", v4(good.b.v4), v4(good.a.v4), 65002);
     n.ttl_security = true;
     r1.neighbors.push(n);
-    r1.neighbors
-        .push(neighbor("bad", v4(bad.b.v4), v4(bad.a.v4), 65003));
+    let mut n = neighbor("bad", v4(bad.b.v4), v4(bad.a.v4), 65003);
+    n.ttl_security = true;
+    r1.neighbors.push(n);
     let mut r2 = Router::new("r2", 65002, good.b.v4);
     let mut n = neighbor("bird", v4(good.a.v4), v4(good.b.v4), 65001);
     n.ttl_security = true;
     r2.neighbors.push(n);
     let mut r3 = Router::new("r3", 65003, bad.b.v4);
-    let mut n = neighbor("bird", v4(bad.a.v4), v4(bad.b.v4), 65001);
-    n.ttl_security = true;
-    r3.neighbors.push(n);
+    r3.neighbors
+        .push(neighbor("bird", v4(bad.a.v4), v4(bad.b.v4), 65001));
 
     let bird = Bird::start(&mut lab, &a, r1)?;
     let frr_good = Frr::start(&mut lab, &good_ns, r2)?;
     let frr_bad = Frr::start(&mut lab, &bad_ns, r3)?;
     wait_established(&bird, v4(good.b.v4), T)?;
     wait_established(&frr_good, v4(good.a.v4), T)?;
+    // The protected side never accepts the session. (The unprotected FRR
+    // may count a moment of Established on a connection BIRD opened,
+    // until its hold timer: GTSM filters what BIRD receives, not what FRR
+    // receives.)
     wait::holds(
-        "no session when only one side sends TTL 255",
+        "BIRD with GTSM never Established with a neighbour sending TTL 1",
         Duration::from_secs(6),
-        || {
-            Ok(
-                bird.session_state(v4(bad.b.v4))? != SessionState::Established
-                    && frr_bad.session_state(v4(bad.a.v4))? != SessionState::Established,
-            )
-        },
+        || Ok(bird.session_state(v4(bad.b.v4))? != SessionState::Established),
         || format!("{}\n{}", bird.view(), frr_bad.view()),
     )
 }

@@ -351,3 +351,82 @@ fn capabilities_agree_and_route_refresh() -> Result<()> {
         "GoBGP cannot send a ROUTE-REFRESH from its CLI".into()
     })
 }
+
+/// Route reflection (RFC 4456) in one AS with BIRD, FRR and GoBGP, the
+/// reflector being `reflector` and the others its clients: a route from
+/// the first client reaches the second with an empty AS_PATH, the
+/// originator's router id as ORIGINATOR_ID and the reflector's cluster id
+/// as CLUSTER_LIST.
+fn route_reflection(test: &str, reflector: Daemon, clients: [Daemon; 2]) -> Result<()> {
+    let mut lab = Lab::new(test)?;
+    let rr_ns = lab.namespace("rr")?;
+    let cluster = std::net::Ipv4Addr::new(198, 18, 250, 250);
+    let mut rr = Router::new("rr", 65050, std::net::Ipv4Addr::new(198, 18, 250, 1));
+    rr.cluster_id = Some(cluster);
+    let mut started = Vec::new();
+    for (i, daemon) in clients.into_iter().enumerate() {
+        let ns = lab.namespace(&format!("c{i}"))?;
+        let link = lab.link(&rr_ns, &ns)?;
+        let (rr_addr, addr) = (IpAddr::V4(link.a.v4), IpAddr::V4(link.b.v4));
+        let mut n = Neighbor::new(&format!("c{i}"), addr, rr_addr, 65050);
+        n.route_reflector_client = true;
+        rr.neighbors.push(n);
+        let mut client = Router::new(&format!("c{i}"), 65050, link.b.v4);
+        client
+            .neighbors
+            .push(Neighbor::new("rr", rr_addr, addr, 65050));
+        if i == 0 {
+            let mut r = interop::Route::new(prefix("203.0.113.0/24"));
+            r.communities = vec![(65050, 1)];
+            client.originate.push(r);
+        }
+        started.push((daemon, ns, client, rr_addr, addr));
+    }
+    let rr = interop::peer::start(reflector, &mut lab, &rr_ns, rr)?;
+    let mut clients = Vec::new();
+    for (daemon, ns, client, rr_addr, addr) in started {
+        let id = client.router_id;
+        clients.push((
+            interop::peer::start(daemon, &mut lab, &ns, client)?,
+            rr_addr,
+            addr,
+            id,
+        ));
+    }
+    for (client, rr_addr, addr, _) in &clients {
+        wait_established(rr.as_ref(), *addr, T)?;
+        wait_established(client.as_ref(), *rr_addr, T)?;
+    }
+    let (to, _, _, _) = &clients[1];
+    let originator = clients[0].3;
+    let got = interop::peer::wait_route(to.as_ref(), prefix("203.0.113.0/24"), T)?;
+    ensure(
+        got.as_path.is_empty()
+            && got.communities == [(65050, 1)]
+            && got.originator_id == Some(originator)
+            && got.cluster_list == [cluster],
+        || {
+            format!(
+                "reflected by {} to {}: {got:?}, want ORIGINATOR_ID {originator}, CLUSTER_LIST [{cluster}]",
+                rr.label(),
+                to.label()
+            )
+        },
+    )
+}
+
+#[test]
+fn route_reflection_frr_reflector() -> Result<()> {
+    if !env::preflight("route_reflection_frr_reflector", &Daemon::PEERS) {
+        return Ok(());
+    }
+    route_reflection("rr-frr", Daemon::Frr, [Daemon::Bird, Daemon::GoBgp])
+}
+
+#[test]
+fn route_reflection_frr_client() -> Result<()> {
+    if !env::preflight("route_reflection_frr_client", &Daemon::PEERS) {
+        return Ok(());
+    }
+    route_reflection("rr-bird", Daemon::Bird, [Daemon::Frr, Daemon::GoBgp])
+}
