@@ -53,6 +53,20 @@ impl Endpoint {
         }
     }
 
+    /// The subnet of the link or segment in `family` (/24 or /64).
+    pub fn subnet(&self, family: crate::router::Family) -> crate::router::Prefix {
+        match family {
+            crate::router::Family::Ipv4 => crate::router::Prefix {
+                addr: IpAddr::V4(Ipv4Addr::from(u32::from(self.v4) & !0xff)),
+                len: 24,
+            },
+            crate::router::Family::Ipv6 => crate::router::Prefix {
+                addr: IpAddr::V6(Ipv6Addr::from(u128::from(self.v6) & !((1u128 << 64) - 1))),
+                len: 64,
+            },
+        }
+    }
+
     /// The interface's IPv6 link-local address (`fe80::/64`), once the
     /// kernel has assigned it.
     pub fn link_local(&self) -> Result<Ipv6Addr> {
@@ -271,6 +285,36 @@ impl Lab {
             ends.push(Self::address(member, &ifname, subnet, host)?);
         }
         Ok(ends)
+    }
+
+    /// Adds a route in `ns` to `dst` (a prefix, or `default`) via `via`.
+    pub fn route(&self, ns: &Ns, dst: &str, via: IpAddr) -> Result<()> {
+        let family = if via.is_ipv4() { "-4" } else { "-6" };
+        run(
+            "ip",
+            [
+                "-n",
+                &ns.name,
+                family,
+                "route",
+                "add",
+                dst,
+                "via",
+                &via.to_string(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// A host (a pod, say) behind `router`: a new namespace linked to it,
+    /// with default routes (IPv4 and IPv6) via the router's end of the link.
+    /// Returns the host's namespace and the link (`a` is the router's end).
+    pub fn host_behind(&mut self, router: &Ns, short: &str) -> Result<(Ns, Link)> {
+        let host = self.namespace(short)?;
+        let link = self.link(router, &host)?;
+        self.route(&host, "default", IpAddr::V4(link.a.v4))?;
+        self.route(&host, "default", IpAddr::V6(link.a.v6))?;
+        Ok((host, link))
     }
 
     /// Sets an interface up or down (a cable pulled: both ends lose
