@@ -9,7 +9,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
-use node_agent::agent::{Agent, Options};
+use node_agent::agent::{Agent, Options, ReconfigureError};
 use node_agent::config::{self, LogFormat, LogLevel};
 use node_agent::metrics::Metrics;
 
@@ -114,6 +114,27 @@ fn main() -> ExitCode {
     }
 }
 
+/// SIGHUP: apply the file's new contents, only the difference; an invalid
+/// file changes nothing.
+async fn reload(args: &Args, agent: &mut Agent) {
+    let new = match config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            warn!("SIGHUP: new configuration refused, the running one stays:\n{e}");
+            return;
+        }
+    };
+    match agent.reconfigure(new).await {
+        Ok(change) if change.is_empty() => info!("SIGHUP: configuration unchanged"),
+        Ok(change) => info!(?change, "SIGHUP: configuration applied"),
+        Err(ReconfigureError::NeedsRestart(change)) => warn!(
+            reset = ?change.reset_all,
+            "SIGHUP: this change resets every session; restart twill-agent to apply it (the running configuration stays)"
+        ),
+        Err(e) => warn!("SIGHUP: {e}"),
+    }
+}
+
 async fn run(args: Args, config: config::ValidConfig) -> Result<(), String> {
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
@@ -126,7 +147,7 @@ async fn run(args: Args, config: config::ValidConfig) -> Result<(), String> {
         ..Options::default()
     };
     let metrics = Metrics::new();
-    let agent = Agent::start(config, options, metrics.clone())
+    let mut agent = Agent::start(config, options, metrics.clone())
         .await
         .map_err(|e| e.to_string())?;
     info!(listening = ?agent.listening, "twill-agent started");
@@ -159,12 +180,7 @@ async fn run(args: Args, config: config::ValidConfig) -> Result<(), String> {
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM"); break }
             _ = int.recv() => { info!("SIGINT"); break }
-            _ = hup.recv() => {
-                match config::load(&args.config) {
-                    Ok(_) => warn!("SIGHUP: configuration valid, but applying changes without a restart is not implemented yet"),
-                    Err(e) => warn!("SIGHUP: new configuration refused, the running one stays:\n{e}"),
-                }
-            }
+            _ = hup.recv() => reload(&args, &mut agent).await,
         }
     }
     agent.stop().await;

@@ -206,3 +206,116 @@ async fn two_agents_exchange_routes_and_answer_the_api() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A reload changes only the difference: a new neighbour and a new prefix
+/// come up, a changed export policy takes effect, and the existing session
+/// is not reset (its transition count stays 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_applies_only_the_difference() {
+    let (a_addr, b_addr, c_addr) = ("127.0.0.1", "127.0.0.3", "127.0.0.4");
+    let (a_port, b_port, c_port) = (free_port(a_addr), free_port(b_addr), free_port(c_addr));
+    let a_text = config(
+        a_addr,
+        a_port,
+        65001,
+        b_addr,
+        b_port,
+        65002,
+        "198.18.10.0/24",
+    );
+    let a_cfg = from_yaml(&a_text).unwrap();
+    let b_cfg = from_yaml(&config(
+        b_addr,
+        b_port,
+        65002,
+        a_addr,
+        a_port,
+        65001,
+        "198.18.20.0/24",
+    ))
+    .unwrap();
+    let c_cfg = from_yaml(&config(
+        c_addr,
+        c_port,
+        65003,
+        a_addr,
+        a_port,
+        65001,
+        "198.18.30.0/24",
+    ))
+    .unwrap();
+    let mut a = Agent::start(a_cfg, Options::default(), Metrics::new())
+        .await
+        .unwrap();
+    let b = Agent::start(b_cfg, Options::default(), Metrics::new())
+        .await
+        .unwrap();
+    let c = Agent::start(c_cfg, Options::default(), Metrics::new())
+        .await
+        .unwrap();
+    wait_for("A and B to exchange routes", || async {
+        rib(&b).await.len() == 2
+    })
+    .await;
+
+    // A second neighbour (C) and a second prefix, appended to A's file.
+    let with_c = a_text.replace(
+        "originate:",
+        &format!(
+            "  - address: {c_addr}\n    asn: 65003\n    port: {c_port}\n    source_address: {a_addr}\n    import_policy: accept-all\n    export_policy: accept-all\n    timers:\n      hold: 9\n      connect_retry: 1\noriginate:\n  - prefix: 198.18.11.0/24"
+        ),
+    );
+    let change = a.reconfigure(from_yaml(&with_c).unwrap()).await.unwrap();
+    assert_eq!(
+        change.neighbors_added,
+        vec![c_addr.parse::<IpAddr>().unwrap()]
+    );
+    assert!(change.neighbors_reset.is_empty());
+    wait_for("C's route at A", || async {
+        rib(&a).await.iter().any(|r| r.prefix == "198.18.30.0/24")
+    })
+    .await;
+    wait_for("A's new prefix and C's route at B", || async {
+        let r = rib(&b).await;
+        r.iter().any(|r| r.prefix == "198.18.11.0/24")
+            && r.iter().any(|r| r.prefix == "198.18.30.0/24")
+    })
+    .await;
+
+    // Export nothing to B any more: a policy change, not a reset.
+    let reject_b = with_c.replacen("export_policy: accept-all", "export_policy: reject-all", 1);
+    let change = a.reconfigure(from_yaml(&reject_b).unwrap()).await.unwrap();
+    assert_eq!(change.neighbors_updated.len(), 1);
+    assert!(change.neighbors_reset.is_empty());
+    wait_for("B to lose everything from A", || async {
+        rib(&b).await.len() == 1
+    })
+    .await;
+
+    let peer_b: IpAddr = b_addr.parse().unwrap();
+    let n = ask(&a, |tx| ApiRequest::Neighbor(peer_b, tx)).await;
+    assert_eq!(n.state, SessionState::Established);
+    assert_eq!(
+        n.established_transitions, 1,
+        "the session with B was never reset"
+    );
+
+    // Removing C ends its session and withdraws its route.
+    let change = a.reconfigure(from_yaml(&a_text).unwrap()).await.unwrap();
+    assert_eq!(
+        change.neighbors_removed,
+        vec![c_addr.parse::<IpAddr>().unwrap()]
+    );
+    wait_for("C's route gone at A", || async {
+        !rib(&a).await.iter().any(|r| r.prefix == "198.18.30.0/24")
+    })
+    .await;
+
+    // A new local AS is refused: every session would reset.
+    let other_as = a_text.replace("local_asn: 65001", "local_asn: 65009");
+    assert!(a.reconfigure(from_yaml(&other_as).unwrap()).await.is_err());
+
+    a.stop().await;
+    b.stop().await;
+    c.stop().await;
+}

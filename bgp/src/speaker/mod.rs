@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -110,6 +110,10 @@ struct PeerEntry {
     ebgp: bool,
 }
 
+/// The configured peers, shared with the accept loops; changed by
+/// [`Speaker::add_peer`] and [`Speaker::remove_peer`].
+type Peers = Arc<RwLock<HashMap<IpAddr, PeerEntry>>>;
+
 /// A running speaker. Dropping it stops the listeners; the session tasks
 /// end with a Cease (Peer De-configured) once their command senders are
 /// dropped too.
@@ -120,7 +124,19 @@ pub struct Speaker {
     states: HashMap<IpAddr, watch::Receiver<State>>,
     tasks: Vec<JoinHandle<()>>,
     listeners: Vec<JoinHandle<()>>,
+    /// The listening sockets (TCP-MD5 keys of peers added later).
+    sockets: Vec<Arc<TcpListener>>,
+    peers: Peers,
+    events: mpsc::Sender<PeerEvent>,
     rejected: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for PeerEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerEntry")
+            .field("ebgp", &self.ebgp)
+            .finish()
+    }
 }
 
 impl Speaker {
@@ -186,15 +202,18 @@ impl Speaker {
             states.insert(peer, state);
             tasks.push(task);
         }
-        let entries = Arc::new(entries);
+        let entries: Peers = Arc::new(RwLock::new(entries));
         let rejected = Arc::new(AtomicU64::new(0));
         let mut local_addrs = Vec::new();
         let mut handles = Vec::new();
+        let mut sockets = Vec::new();
         for l in listeners {
             local_addrs.push(l.local_addr().map_err(|source| SpeakerError::Listen {
                 addr: SocketAddr::from(([0, 0, 0, 0], 0)),
                 source,
             })?);
+            let l = Arc::new(l);
+            sockets.push(Arc::clone(&l));
             handles.push(tokio::spawn(accept_loop(
                 l,
                 Arc::clone(&entries),
@@ -208,6 +227,9 @@ impl Speaker {
                 states,
                 tasks,
                 listeners: handles,
+                sockets,
+                peers: entries,
+                events: events_tx,
                 rejected,
             },
             events,
@@ -232,6 +254,86 @@ impl Speaker {
     /// Watch a peer's FSM state.
     pub fn watch_state(&self, peer: IpAddr) -> Option<watch::Receiver<State>> {
         self.states.get(&peer).cloned()
+    }
+
+    /// Start a peer while the speaker runs (a configuration reload): its
+    /// TCP-MD5 key goes on the listening sockets, its session task starts.
+    /// No other session is touched. Returns the peer's command channel and
+    /// state.
+    #[allow(clippy::type_complexity)]
+    pub fn add_peer(
+        &mut self,
+        p: PeerConfig,
+    ) -> Result<(mpsc::Sender<SessionCommand>, watch::Receiver<State>), SpeakerError> {
+        let peer = p.session.peer;
+        if self.commands.contains_key(&peer) {
+            return Err(SpeakerError::DuplicatePeer(peer));
+        }
+        if let Some(k) = &p.transport.md5_key {
+            if k.len() > MAX_MD5_KEY_LEN {
+                return Err(SpeakerError::Md5KeyTooLong(peer));
+            }
+            for (l, addr) in self.sockets.iter().zip(&self.local_addrs) {
+                if addr.is_ipv6() == peer.is_ipv6() {
+                    set_tcp_md5sig(&**l, peer, k).map_err(|source| SpeakerError::Listen {
+                        addr: *addr,
+                        source,
+                    })?;
+                }
+            }
+        }
+        let ebgp = p.ebgp();
+        let connector = TcpConnector {
+            remote: SocketAddr::new(peer, p.port),
+            local: p.local_address,
+            options: p.transport.clone(),
+            ebgp,
+        };
+        let SessionHandle {
+            commands,
+            incoming,
+            state,
+            task,
+        } = spawn_session(p.session, connector, self.events.clone())
+            .map_err(|source| SpeakerError::Config { peer, source })?;
+        if let Ok(mut peers) = self.peers.write() {
+            peers.insert(
+                peer,
+                PeerEntry {
+                    incoming,
+                    transport: p.transport,
+                    ebgp,
+                },
+            );
+        }
+        self.commands.insert(peer, commands.clone());
+        self.states.insert(peer, state.clone());
+        self.tasks.push(task);
+        Ok((commands, state))
+    }
+
+    /// Stop a peer while the speaker runs: its connections are no longer
+    /// accepted, its TCP-MD5 key is removed, and its session ends with
+    /// Cease / Peer De-configured (RFC 4486) once the last holder of its
+    /// command channel drops it. Returns whether it was configured.
+    pub fn remove_peer(&mut self, peer: IpAddr) -> bool {
+        let keyed = self
+            .peers
+            .write()
+            .ok()
+            .and_then(|mut peers| peers.remove(&peer))
+            .map(|e| e.transport.md5_key.is_some());
+        if keyed == Some(true) {
+            for (l, addr) in self.sockets.iter().zip(&self.local_addrs) {
+                if addr.is_ipv6() == peer.is_ipv6() {
+                    // An empty key deletes the peer's key (RFC 2385 keys
+                    // are per address).
+                    let _ = set_tcp_md5sig(&**l, peer, &[]);
+                }
+            }
+        }
+        self.states.remove(&peer);
+        self.commands.remove(&peer).is_some()
     }
 
     /// Connections refused because they came from no configured peer.
@@ -265,11 +367,7 @@ impl Drop for Speaker {
 
 /// Accept connections; hand each to its peer's session task, or close it
 /// at once when its source is no configured peer.
-async fn accept_loop(
-    listener: TcpListener,
-    peers: Arc<HashMap<IpAddr, PeerEntry>>,
-    rejected: Arc<AtomicU64>,
-) {
+async fn accept_loop(listener: Arc<TcpListener>, peers: Peers, rejected: Arc<AtomicU64>) {
     loop {
         let (stream, from) = match listener.accept().await {
             Ok(x) => x,
@@ -280,7 +378,12 @@ async fn accept_loop(
             }
         };
         let ip = from.ip().to_canonical();
-        let Some(p) = peers.get(&ip) else {
+        let guard = match peers.read() {
+            Ok(g) => g,
+            Err(_) => return,
+        };
+        let Some(p) = guard.get(&ip) else {
+            drop(guard);
             rejected.fetch_add(1, Ordering::Relaxed);
             tracing::info!(%from, "connection from an unconfigured address refused");
             drop(stream);

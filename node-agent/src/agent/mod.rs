@@ -32,11 +32,11 @@ use tracing::{info, warn};
 use crate::api::model::Event;
 use crate::api::request::ApiRequest;
 use crate::config::convert::RestartFlags;
-use crate::config::ValidConfig;
+use crate::config::{ConfigChange, ValidConfig};
 use crate::fib::{ExitMode, FibConfig, FibError, FibHandle};
 use crate::metrics::Metrics;
 
-pub use rib_task::{RibTask, RibTaskIo};
+pub use rib_task::{Control, RibTask, RibTaskIo, Startup};
 
 /// How the agent runs, beyond its configuration file.
 #[derive(Debug, Clone)]
@@ -71,6 +71,37 @@ pub enum AgentError {
     Speaker(#[from] SpeakerError),
 }
 
+/// Why a new configuration was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconfigureError {
+    /// The change resets every session (local AS, router id, ...): restart
+    /// the agent.
+    #[error("the change of {:?} needs a restart of the agent", .0.reset_all)]
+    NeedsRestart(ConfigChange),
+    /// The agent is stopping.
+    #[error("the agent is stopping")]
+    Stopped,
+}
+
+/// Forward a session's state changes to the RIB task.
+fn forward_states(
+    peer: IpAddr,
+    mut w: watch::Receiver<bgp::fsm::State>,
+    tx: mpsc::Sender<(IpAddr, bgp::fsm::State)>,
+) {
+    tokio::spawn(async move {
+        loop {
+            let s = *w.borrow_and_update();
+            if tx.send((peer, s)).await.is_err() {
+                return;
+            }
+            if w.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
 /// The running agent's handles.
 #[derive(Debug)]
 pub struct Agent {
@@ -83,6 +114,9 @@ pub struct Agent {
     /// The bound BGP listening addresses.
     pub listening: Vec<std::net::SocketAddr>,
     speaker: Speaker,
+    config: ValidConfig,
+    control: mpsc::Sender<Control>,
+    states: mpsc::Sender<(IpAddr, bgp::fsm::State)>,
     stop: watch::Sender<bool>,
     rib_task: tokio::task::JoinHandle<Option<FibHandle>>,
     exit_mode: ExitMode,
@@ -128,43 +162,37 @@ impl Agent {
             ExitMode::LeaveRoutes
         };
         let (speaker, peer_events) = Speaker::start(config.speaker_config(restart)).await?;
+        let running = config.clone();
         let listening = speaker.local_addrs().to_vec();
         let (events, _) = broadcast::channel(1024);
         let (ready_tx, ready) = watch::channel(false);
         let (api, api_rx) = mpsc::channel(64);
         let (stop, stop_rx) = watch::channel(false);
         let (state_tx, states) = mpsc::channel(256);
+        let (control, control_rx) = mpsc::channel(4);
         let addresses: Vec<IpAddr> = c.neighbors.iter().map(|n| n.address).collect();
         let mut task = RibTask::new(
             config,
             fib,
             events.clone(),
             ready_tx,
-            restart.restarting,
-            options.selection_deferral,
-            options.readiness_timeout,
+            Startup {
+                restarting: restart.restarting,
+                selection_deferral: options.selection_deferral,
+                readiness_timeout: options.readiness_timeout,
+            },
             metrics,
         );
         for a in addresses {
             if let Some(cmds) = speaker.commands(a) {
                 task.add_session(a, cmds.clone());
             }
-            if let Some(mut w) = speaker.watch_state(a) {
-                let tx = state_tx.clone();
-                tokio::spawn(async move {
-                    loop {
-                        let s = *w.borrow_and_update();
-                        if tx.send((a, s)).await.is_err() {
-                            return;
-                        }
-                        if w.changed().await.is_err() {
-                            return;
-                        }
-                    }
-                });
+            if let Some(w) = speaker.watch_state(a) {
+                forward_states(a, w, state_tx.clone());
             }
         }
         let io = RibTaskIo {
+            control: control_rx,
             events: peer_events,
             states,
             api: api_rx,
@@ -177,10 +205,78 @@ impl Agent {
             ready,
             listening,
             speaker,
+            config: running,
+            control,
+            states: state_tx,
             stop,
             rib_task,
             exit_mode,
         })
+    }
+
+    /// The running configuration.
+    pub fn config(&self) -> &ValidConfig {
+        &self.config
+    }
+
+    /// Apply a new configuration, changing only what differs (a SIGHUP
+    /// reload, or a change of the Kubernetes resources): neighbours added
+    /// or removed start or stop their own session only; a neighbour whose
+    /// session parameters changed (AS, address, password, families, ...)
+    /// is reset alone; a policy change is applied by soft reconfiguration
+    /// or ROUTE-REFRESH, without a reset. A change of the local AS, router
+    /// id, cluster id or decision options is refused
+    /// ([`ReconfigureError::NeedsRestart`]): every session would reset, so
+    /// the caller restarts the agent instead.
+    pub async fn reconfigure(
+        &mut self,
+        new: ValidConfig,
+    ) -> Result<ConfigChange, ReconfigureError> {
+        let change = crate::config::diff(&self.config, &new);
+        if change.is_empty() {
+            return Ok(change);
+        }
+        if !change.reset_all.is_empty() {
+            return Err(ReconfigureError::NeedsRestart(change));
+        }
+        let reset: Vec<IpAddr> = change.neighbors_reset.iter().map(|r| r.address).collect();
+        // Sessions of removed (and reset) neighbours end first; then the
+        // RIB task applies the change; then the new sessions start, so
+        // that their first events find their neighbours known.
+        for addr in change.neighbors_removed.iter().chain(&reset) {
+            self.speaker.remove_peer(*addr);
+        }
+        let (done, applied) = tokio::sync::oneshot::channel();
+        self.control
+            .send(Control::Reconfigure {
+                config: Box::new(new.clone()),
+                change: Box::new(change.clone()),
+                done,
+            })
+            .await
+            .map_err(|_| ReconfigureError::Stopped)?;
+        applied.await.map_err(|_| ReconfigureError::Stopped)?;
+        let mut sessions = Vec::new();
+        for &addr in change.neighbors_added.iter().chain(&reset) {
+            let Some(pc) = new.speaker_peer(addr, RestartFlags::default()) else {
+                continue;
+            };
+            match self.speaker.add_peer(pc) {
+                Ok((commands, state)) => {
+                    forward_states(addr, state, self.states.clone());
+                    sessions.push((addr, commands));
+                }
+                Err(e) => warn!(neighbor = %addr, "cannot start the session: {e}"),
+            }
+        }
+        if !sessions.is_empty() {
+            self.control
+                .send(Control::Sessions(sessions))
+                .await
+                .map_err(|_| ReconfigureError::Stopped)?;
+        }
+        self.config = new;
+        Ok(change)
     }
 
     /// Stop: sessions closed gracefully, routes left or removed.

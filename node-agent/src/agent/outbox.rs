@@ -41,6 +41,8 @@ impl Outbox {
     /// Add (or replace) the command channel of a neighbour.
     pub fn add(&mut self, peer: IpAddr, sender: mpsc::Sender<SessionCommand>) {
         self.senders.insert(peer, sender);
+        self.blocked.remove(&peer);
+        self.pump(peer);
     }
 
     /// Forget a neighbour and its queue.
@@ -78,8 +80,8 @@ impl Outbox {
         if self.blocked.contains(&peer) {
             return;
         }
+        // No channel yet (a session being started): keep the queue.
         let Some(sender) = self.senders.get(&peer) else {
-            self.queues.remove(&peer);
             return;
         };
         let Some(queue) = self.queues.get_mut(&peer) else {

@@ -257,12 +257,12 @@ mod tests {
 
     #[test]
     fn notification_words() {
-        let n = Notification::new(code::CEASE, 2, &[]);
+        let n = Notification::new(code::CEASE, 2, []);
         assert_eq!(
             notification_description(&n),
             "Cease / Administrative Shutdown"
         );
-        let n = Notification::new(code::HOLD_TIMER_EXPIRED, 0, &[]);
+        let n = Notification::new(code::HOLD_TIMER_EXPIRED, 0, []);
         assert_eq!(notification_description(&n), "Hold Timer Expired");
     }
 }

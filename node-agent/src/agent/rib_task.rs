@@ -24,7 +24,7 @@ use crate::api::model::{
     Status, API_VERSION,
 };
 use crate::api::request::{ApiError, ApiRequest};
-use crate::config::{MaxPrefixAction, ValidConfig};
+use crate::config::{ConfigChange, MaxPrefixAction, SoftChange, ValidConfig};
 use crate::fib::{FibHandle, RouteChange, RouteState, Target};
 use crate::metrics::{MessageType, Metrics, UpdateErrorVerdict};
 
@@ -36,9 +36,30 @@ use super::render;
 /// written): batching many small UPDATEs into few large ones.
 const BATCH: usize = 512;
 
+/// Changes from the agent (a reload, or Kubernetes).
+#[derive(Debug)]
+pub enum Control {
+    /// Apply a new configuration: only `change` differs from the running
+    /// one. Sent before the sessions of added neighbours start, so that
+    /// their first events find them known.
+    Reconfigure {
+        /// The new configuration.
+        config: Box<ValidConfig>,
+        /// What changed.
+        change: Box<ConfigChange>,
+        /// Answered once applied.
+        done: tokio::sync::oneshot::Sender<()>,
+    },
+    /// The command channels of sessions just started (UPDATEs queued
+    /// before they arrive wait in the outbox).
+    Sessions(Vec<(IpAddr, mpsc::Sender<SessionCommand>)>),
+}
+
 /// The RIB task's inputs.
 #[derive(Debug)]
 pub struct RibTaskIo {
+    /// Reconfiguration.
+    pub control: mpsc::Receiver<Control>,
     /// The sessions' events.
     pub events: mpsc::Receiver<PeerEvent>,
     /// Session state changes (from the speaker's watch channels).
@@ -47,6 +68,18 @@ pub struct RibTaskIo {
     pub api: mpsc::Receiver<ApiRequest>,
     /// Stop: the task returns its FIB handle.
     pub stop: watch::Receiver<bool>,
+}
+
+/// How this start differs from a cold one.
+#[derive(Debug, Clone, Copy)]
+pub struct Startup {
+    /// The kernel routes of a previous run were kept: defer selection
+    /// (RFC 4724 §4.1).
+    pub restarting: bool,
+    /// Longest deferral, in seconds.
+    pub selection_deferral: u16,
+    /// `/readyz` turns ready after this long at the latest.
+    pub readiness_timeout: Duration,
 }
 
 /// The task's state.
@@ -68,6 +101,8 @@ pub struct RibTask {
     ready_deadline: Instant,
     started: Instant,
     metrics: Metrics,
+    /// The next RIB handle for a new neighbour.
+    next_id: u32,
 }
 
 fn unix_now() -> Duration {
@@ -106,11 +141,14 @@ impl RibTask {
         fib: Option<FibHandle>,
         watch: broadcast::Sender<Event>,
         ready: watch::Sender<bool>,
-        restarting: bool,
-        selection_deferral: u16,
-        readiness_timeout: Duration,
+        startup: Startup,
         metrics: Metrics,
     ) -> Self {
+        let Startup {
+            restarting,
+            selection_deferral,
+            readiness_timeout,
+        } = startup;
         let now = Instant::now();
         let mut rib = Rib::new(config.rib_config(), Box::new(AllReachable));
         for (prefix, attrs) in config.originated() {
@@ -135,6 +173,7 @@ impl RibTask {
         }
         let deferral = restarting
             .then(|| SelectionDeferral::new(neighbors.keys().copied(), now, selection_deferral));
+        let next_id = ids.len() as u32 + 1;
         RibTask {
             config,
             rib,
@@ -148,6 +187,7 @@ impl RibTask {
             ready_deadline: now + readiness_timeout,
             started: now,
             metrics,
+            next_id,
         }
     }
 
@@ -178,7 +218,23 @@ impl RibTask {
             let restart_at = self.neighbors.values().filter_map(|n| n.restart_at).min();
             let ready_at = (!*self.ready.borrow()).then_some(self.ready_deadline);
             tokio::select! {
+                // Configuration before events: an added neighbour is known
+                // before its session's first event is handled.
+                biased;
                 _ = io.stop.changed() => break,
+                ctl = io.control.recv() => match ctl {
+                    Some(Control::Reconfigure { config, change, done }) => {
+                        self.reconfigure(*config, &change);
+                        self.flush().await;
+                        let _ = done.send(());
+                    }
+                    Some(Control::Sessions(sessions)) => {
+                        for (addr, tx) in sessions {
+                            self.outbox.add(addr, tx);
+                        }
+                    }
+                    None => {}
+                },
                 ev = io.events.recv() => {
                     let Some(ev) = ev else { break };
                     self.on_event(ev);
@@ -215,6 +271,122 @@ impl RibTask {
             }
         }
         self.fib.take()
+    }
+
+    /// Apply a new configuration (RFC-wise: nothing that is not in
+    /// `change` is touched, so no other session resets).
+    fn reconfigure(&mut self, config: ValidConfig, change: &ConfigChange) {
+        self.config = config;
+        let now = Instant::now();
+        let reset: Vec<IpAddr> = change.neighbors_reset.iter().map(|r| r.address).collect();
+        for addr in change.neighbors_removed.iter().chain(&reset) {
+            if let Some(n) = self.neighbors.remove(addr) {
+                let _ = self.rib.remove_peer(n.id);
+                self.ids.remove(&n.id);
+            }
+            self.outbox.remove(*addr);
+            self.metrics.remove_neighbor(*addr);
+            info!(neighbor = %addr, "neighbour removed");
+        }
+        for &addr in change.neighbors_added.iter().chain(&reset) {
+            let id = PeerId(self.next_id);
+            self.next_id += 1;
+            let nh = self
+                .config
+                .neighbor(addr)
+                .and_then(|n| n.source_address)
+                .or_else(|| local_address_towards(addr))
+                .map_or(NextHop::Local, next_hop_of);
+            if let Some(pc) = self
+                .config
+                .peer_config(addr, id, std::net::Ipv4Addr::UNSPECIFIED, nh)
+            {
+                if let Err(e) = self.rib.add_peer(pc) {
+                    warn!(neighbor = %addr, "RIB: {e}");
+                }
+            }
+            self.neighbors
+                .insert(addr, NeighborState::new(addr, id, now));
+            self.ids.insert(id, addr);
+            info!(neighbor = %addr, "neighbour added");
+        }
+        for u in &change.neighbors_updated {
+            let Some(id) = self.neighbors.get(&u.address).map(|n| n.id) else {
+                continue;
+            };
+            // The running session's facts stay: the peer's identifier and
+            // our address on the session.
+            let (rid, nh) = match self.rib.peer_config(id) {
+                Some(pc) => (pc.info.router_id, pc.local_next_hop),
+                None => (std::net::Ipv4Addr::UNSPECIFIED, NextHop::Local),
+            };
+            if let Some(pc) = self.config.peer_config(u.address, id, rid, nh) {
+                if let Err(e) = self.rib.add_peer(pc) {
+                    warn!(neighbor = %u.address, "RIB: {e}");
+                }
+            }
+            let up = self
+                .neighbors
+                .get(&u.address)
+                .is_some_and(NeighborState::is_up);
+            let import = u.changes.iter().any(|c| {
+                matches!(
+                    c,
+                    SoftChange::ImportPolicy
+                        | SoftChange::AllowasIn
+                        | SoftChange::SoftReconfigurationInbound
+                )
+            });
+            let export = u.changes.iter().any(|c| {
+                matches!(
+                    c,
+                    SoftChange::ExportPolicy
+                        | SoftChange::NextHopSelf
+                        | SoftChange::RouteReflectorClient
+                )
+            });
+            if import && up {
+                // Soft reconfiguration inbound applies the new policy to
+                // the routes kept before policy; otherwise the peer is
+                // asked to send them again (RFC 2918).
+                if !self.rib.reapply_import(id).unwrap_or(false) {
+                    let families: Vec<Family> = self
+                        .config
+                        .neighbor(u.address)
+                        .map(|c| {
+                            self.config
+                                .families(c)
+                                .iter()
+                                .map(|f| f.family.family())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    for f in families {
+                        self.outbox.push(
+                            u.address,
+                            SessionCommand::SendRouteRefresh(RouteRefresh::request(f)),
+                        );
+                    }
+                }
+            }
+            if export && up {
+                let _ = self.rib.reexport(id);
+            }
+            info!(neighbor = %u.address, changes = ?u.changes, "neighbour updated without a reset");
+        }
+        for p in &change.originate_removed {
+            self.rib.withdraw_originated(*p);
+        }
+        for p in change
+            .originate_added
+            .iter()
+            .chain(&change.originate_changed)
+        {
+            if let Some((_, attrs)) = self.config.originated().iter().find(|(q, _)| q == p) {
+                self.rib.originate(*p, attrs.clone());
+            }
+        }
+        self.emit("config", None, "configuration applied".to_string());
     }
 
     fn on_state(&mut self, peer: IpAddr, state: State) {
@@ -452,7 +624,7 @@ impl RibTask {
         let Some(neg) = n.negotiated.as_ref() else {
             return;
         };
-        let ctx = neg.encode.clone();
+        let ctx = neg.encode;
         let eor_due = !n.eor_sent;
         let families: Vec<Family> = self
             .config
@@ -656,12 +828,12 @@ impl RibTask {
     }
 
     fn family_ok(q: &RibQuery, p: &Prefix) -> bool {
-        match (q.family, p) {
-            (None, _) => true,
-            (Some(AddressFamily::Ipv4), Prefix::V4(_)) => true,
-            (Some(AddressFamily::Ipv6), Prefix::V6(_)) => true,
-            _ => false,
-        }
+        matches!(
+            (q.family, p),
+            (None, _)
+                | (Some(AddressFamily::Ipv4), Prefix::V4(_))
+                | (Some(AddressFamily::Ipv6), Prefix::V6(_))
+        )
     }
 
     fn loc_rib(&self, q: &RibQuery) -> Result<Vec<Route>, ApiError> {
