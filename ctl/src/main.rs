@@ -1,8 +1,6 @@
-//! `twillctl`: the operator CLI that talks to the agent's local API.
-//!
-//! Not built yet: see the open "twill-agent ... twillctl" issue.
+//! `twillctl`: the operator CLI that talks to the agent's local API
+//! (see `docs/operations.md`).
 
-fn main() {
-    eprintln!("twillctl: not implemented yet (no agent API to talk to)");
-    std::process::exit(2);
+fn main() -> std::process::ExitCode {
+    ctl::run::main()
 }

@@ -4,7 +4,10 @@
 //! - [`api`]: the local API's schema and its requests to the RIB task.
 //! - [`config`]: the configuration file (YAML) and its validation.
 //! - [`fib`]: the kernel FIB writer (rtnetlink).
+//! - [`metrics`]: Prometheus metrics and their HTTP listener.
 
+pub mod agent;
 pub mod api;
 pub mod config;
 pub mod fib;
+pub mod metrics;

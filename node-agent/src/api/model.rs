@@ -287,3 +287,23 @@ pub struct Event {
     /// What happened, in words ("Established", "198.18.1.0/24 withdrawn").
     pub message: String,
 }
+
+/// The answer of `POST /v1/neighbors/{address}/{action}`: what was done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActionDone {
+    /// The neighbour.
+    pub neighbor: IpAddr,
+    /// The action, as asked (`"action": "reset", "message": "..."`).
+    #[serde(flatten)]
+    pub action: NeighborAction,
+}
+
+/// The body of `POST /v1/neighbors/{address}/{action}` (optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    /// RFC 9003 shutdown communication for `reset` and `shutdown` (at most
+    /// 255 octets of UTF-8).
+    #[serde(default)]
+    pub message: Option<String>,
+}
