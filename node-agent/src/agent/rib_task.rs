@@ -390,10 +390,10 @@ impl RibTask {
     }
 
     fn on_state(&mut self, peer: IpAddr, state: State) {
+        self.metrics.session_state(peer, session_state(state));
         if let Some(n) = self.neighbors.get_mut(&peer) {
             if n.state != state {
                 n.set_state(state, Instant::now());
-                self.metrics.session_state(peer, session_state(state));
                 debug!(neighbor = %peer, ?state, "session state");
                 self.emit("session", Some(peer), format!("{:?}", session_state(state)));
             }
@@ -426,6 +426,8 @@ impl RibTask {
                 if let Some(n) = self.neighbors.get_mut(&peer) {
                     n.established(negotiated, now);
                 }
+                self.metrics
+                    .session_state(peer, crate::api::model::SessionState::Established);
                 let _ = self.rib.peer_up(id);
                 self.emit("session", Some(peer), "Established".to_string());
             }
