@@ -462,3 +462,39 @@ fn default_socket_is_the_agents() {
         Path::new(node_agent::config::DEFAULT_API_SOCKET)
     );
 }
+
+/// A user outside the socket's owner and group (mode 0660) is told so,
+/// with exit code 3. Needs root to run twillctl as another user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permission_denied_is_named() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    if std::fs::metadata("/proc/self").map(|m| m.uid()).ok() != Some(0) {
+        if std::env::var("TWILL_SKIP_NETNS").as_deref() == Ok("1") {
+            eprintln!("skipped: not root and TWILL_SKIP_NETNS=1");
+            return;
+        }
+        panic!("permission_denied_is_named needs root (to run twillctl as nobody); set TWILL_SKIP_NETNS=1 to skip");
+    }
+    let agent = Agent::start(None).await;
+    let socket = agent.socket.display().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(TWILLCTL)
+            .args(["--socket", &socket, "neighbors"])
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("twillctl runs as nobody")
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(3), "stderr: {}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "twillctl: cannot reach twill-agent at {}: permission denied (run as root or as a member of the socket's group)\n",
+            agent.socket.display()
+        )
+    );
+    agent.stop().await;
+}

@@ -186,6 +186,21 @@ async fn neighbors_list_and_detail() {
 
     let (status, body) = h.get("/v1/neighbors/198.18.0.5").await;
     assert_eq!(status, StatusCode::OK);
+    // Written out: the schema of a neighbour.
+    assert_eq!(
+        body,
+        concat!(
+            r#"{"address":"198.18.0.5","asn":65002,"description":null,"kind":"ebgp","#,
+            r#""state":"Active","state_secs":7425,"uptime_secs":null,"established_transitions":0,"#,
+            r#""router_id":null,"hold_time":null,"keepalive_time":null,"capabilities":[],"#,
+            r#""prefixes":{"received":0,"accepted":0,"advertised":0},"#,
+            r#""messages_received":{"open":0,"update":0,"notification":1,"keepalive":0,"route_refresh":0},"#,
+            r#""messages_sent":{"open":1,"update":0,"notification":0,"keepalive":0,"route_refresh":0},"#,
+            r#""last_notification_sent":null,"#,
+            r#""last_notification_received":{"code":2,"subcode":2,"description":"OPEN Message Error / Bad Peer AS","communication":null,"data_hex":"","at_unix_secs":1795892767},"#,
+            r#""last_down_reason":"NOTIFICATION received: Bad Peer AS","stale_routes":0}"#
+        )
+    );
     assert_eq!(
         parse(&body),
         serde_json::to_value(&fake::neighbors()[1]).unwrap()
@@ -224,6 +239,19 @@ async fn rib_queries() {
     assert_eq!(
         parse(&body)[0]["paths"][1]["lost"],
         json!({"path": 0, "reason": "longer AS_PATH 2 > 1"})
+    );
+
+    let (status, body) = h.get("/v1/rib?prefix=fd00:18::/48").await;
+    assert_eq!(status, StatusCode::OK);
+    // Written out: the schema of a route and its paths.
+    assert_eq!(
+        body,
+        concat!(
+            r#"[{"prefix":"fd00:18::/48","paths":[{"from":"198.18.0.1","path_id":0,"best":true,"#,
+            r#""multipath":false,"next_hop":"fd00::1","as_path":"65001 65020","origin":"igp","#,
+            r#""med":null,"local_pref":100,"communities":[],"large_communities":["65001:1:2"],"#,
+            r#""originator_id":null,"cluster_list":[],"lost":null}]}]"#
+        )
     );
 
     let (status, body) = h.get("/v1/rib?prefix=198.18.9.0/24").await;
