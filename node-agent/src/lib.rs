@@ -4,10 +4,13 @@
 //! - [`api`]: the local API's schema and its requests to the RIB task.
 //! - [`config`]: the configuration file (YAML) and its validation.
 //! - [`fib`]: the kernel FIB writer (rtnetlink).
+//! - [`k8s`]: Kubernetes mode (`--kubernetes`): the desired configuration
+//!   from the cluster, and the per-node status resource.
 //! - [`metrics`]: Prometheus metrics and their HTTP listener.
 
 pub mod agent;
 pub mod api;
 pub mod config;
 pub mod fib;
+pub mod k8s;
 pub mod metrics;
