@@ -643,3 +643,71 @@ fn docs_name_the_installed_versions() -> Result<()> {
     }
     Ok(())
 }
+
+/// ExaBGP delivers crafted bad input (scenario 9's tool): a route whose
+/// COMMUNITIES attribute has a length that is not a multiple of 4 is
+/// treated as withdrawn by BIRD, FRR and GoBGP (RFC 7606 §7.8), the
+/// session stays up, and a good route on the same session stays.
+#[test]
+fn exabgp_malformed_attribute_is_treat_as_withdraw() -> Result<()> {
+    let mut needs = Daemon::PEERS.to_vec();
+    needs.push(Daemon::ExaBgp);
+    if !env::preflight("exabgp_malformed_attribute_is_treat_as_withdraw", &needs) {
+        return Ok(());
+    }
+    let mut lab = Lab::new("exa-7606")?;
+    let exa_ns = lab.namespace("exabgp")?;
+    let mut r4 = Router::new("r4", 65004, std::net::Ipv4Addr::new(198, 18, 255, 4));
+    let mut peers: Vec<(Box<dyn Peer>, IpAddr)> = Vec::new();
+    for (i, daemon) in Daemon::PEERS.into_iter().enumerate() {
+        let ns = lab.namespace(&format!("peer{i}"))?;
+        let link = lab.link(&ns, &exa_ns)?;
+        let (peer_addr, exa_addr) = (IpAddr::V4(link.a.v4), IpAddr::V4(link.b.v4));
+        let asn = 65100 + i as u32;
+        r4.neighbors
+            .push(neighbor(&format!("peer{i}"), peer_addr, exa_addr, asn));
+        let mut router = Router::new(&format!("p{i}"), asn, link.a.v4);
+        router
+            .neighbors
+            .push(neighbor("exa", exa_addr, peer_addr, 65004));
+        peers.push((peer::start(daemon, &mut lab, &ns, router)?, exa_addr));
+    }
+    r4.originate
+        .push(route_with("198.51.100.0/24", &[(65004, 1)], &[]));
+    let exa = ExaBgp::start(&mut lab, &exa_ns, r4)?;
+    for (peer, exa_addr) in &peers {
+        wait_established(peer.as_ref(), *exa_addr, T)?;
+        wait_route(peer.as_ref(), prefix("198.51.100.0/24"), T)?;
+    }
+    // First a good announcement of the prefix, then the malformed one: a
+    // treat-as-withdraw removes it (a silently dropped UPDATE would not).
+    exa.announce(&Announcement::new(route_with("198.51.101.0/24", &[], &[])))?;
+    for (peer, _) in &peers {
+        wait_route(peer.as_ref(), prefix("198.51.101.0/24"), T)?;
+    }
+    let mut bad = Announcement::new(Route::new(prefix("198.51.101.0/24")));
+    bad.raw_attributes.push(RawAttribute {
+        code: 8,
+        flags: 0xc0,
+        value: vec![0xfd, 0xec, 0x00],
+    });
+    exa.announce(&bad)?;
+    for (peer, exa_addr) in &peers {
+        let peer = peer.as_ref();
+        wait_no_route(peer, prefix("198.51.101.0/24"), T)
+            .map_err(|e| interop::Error::Assertion(format!("{e}\n{}", exa.view())))?;
+        ensure(
+            peer.session_state(*exa_addr)? == SessionState::Established,
+            || {
+                format!(
+                    "{}: session reset by a treat-as-withdraw case",
+                    peer.label()
+                )
+            },
+        )?;
+        ensure(peer.route(prefix("198.51.100.0/24"))?.is_some(), || {
+            format!("{}: lost the good route", peer.label())
+        })?;
+    }
+    Ok(())
+}
