@@ -4,7 +4,6 @@
 //! the daemon's. Each daemon leads its own process group, so that helpers
 //! it starts (ExaBGP's API process) are stopped with it.
 
-use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,7 +26,7 @@ pub struct Process {
 
 impl Process {
     /// Starts `program args...` in namespace `namespace` with `env` added to
-    /// its environment; standard output and error go to `log`.
+    /// its environment; standard output and error are appended to `log`.
     pub fn spawn(
         label: &str,
         namespace: &str,
@@ -37,7 +36,13 @@ impl Process {
         log: &Path,
     ) -> Result<Process> {
         let io = |what: String| move |source| Error::Io { what, source };
-        let out = File::create(log).map_err(io(format!("cannot create {}", log.display())))?;
+        // Appended to, so that a daemon restarted under the same label
+        // keeps its earlier log.
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(io(format!("cannot open {}", log.display())))?;
         let err = out
             .try_clone()
             .map_err(io(format!("cannot reopen {}", log.display())))?;
