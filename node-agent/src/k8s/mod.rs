@@ -20,6 +20,8 @@
 //!   this node advertises, and the whole desired configuration.
 //! - [`controller`]: the reflectors and the loop.
 //! - [`status`]: the per-node status resource.
+//! - [`mode`]: what `twill-agent --kubernetes` calls: the client, the
+//!   controller from the environment (`NODE_NAME`), the status writer.
 //!
 //! `docs/kubernetes.md` is the operator's guide.
 
@@ -27,6 +29,7 @@ pub mod controller;
 pub mod crd;
 pub mod desired;
 pub mod mesh;
+pub mod mode;
 pub mod node_info;
 pub mod services;
 pub mod status;
