@@ -69,6 +69,13 @@ pub struct PeerConfig {
     /// Our address on this session: the next hop we advertise for
     /// ourselves (next-hop-self, originated routes).
     pub local_next_hop: NextHop,
+    /// Our address of the other family, on the interface towards this
+    /// peer: the next hop of routes of that family over this session
+    /// (MP-BGP, RFC 4760 §3: IPv6 routes over an IPv4 session, RFC 2545;
+    /// IPv4 routes over an IPv6 session). Without it, IPv6 routes are not
+    /// sent over an IPv4 session, and IPv4 routes over an IPv6 session go
+    /// with the IPv6 next hop only where RFC 8950 was negotiated.
+    pub other_family_next_hop: Option<NextHop>,
     /// Set the next hop to ourselves towards this iBGP peer too (it is
     /// always done towards eBGP peers, except for a third-party next hop).
     pub next_hop_self: bool,
@@ -93,6 +100,7 @@ impl PeerConfig {
             import: None,
             export: None,
             local_next_hop,
+            other_family_next_hop: None,
             next_hop_self: false,
             shared_subnet: None,
             allowas_in: 0,
@@ -1157,9 +1165,15 @@ impl Rib {
             return None;
         }
         if a.next_hop == NextHop::Local {
-            a.next_hop = match (prefix, to.local_next_hop) {
-                (Prefix::V6(_), NextHop::V4(_)) => return None, // no IPv6 address on this session
-                (_, nh) => nh,
+            a.next_hop = match (prefix, to.local_next_hop, to.other_family_next_hop) {
+                (Prefix::V4(_), nh @ NextHop::V4(_), _) => nh,
+                (Prefix::V6(_), nh @ NextHop::V6 { .. }, _) => nh,
+                (Prefix::V6(_), NextHop::V4(_), Some(nh @ NextHop::V6 { .. })) => nh,
+                (Prefix::V4(_), NextHop::V6 { .. }, Some(nh @ NextHop::V4(_))) => nh,
+                // RFC 8950: the packing sends it only where negotiated.
+                (Prefix::V4(_), nh @ NextHop::V6 { .. }, _) => nh,
+                // No address of the prefix's family towards this peer.
+                _ => return None,
             };
         }
         Some(a)

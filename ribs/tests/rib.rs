@@ -651,3 +651,37 @@ fn queries_adj_rib_in_out_and_longest_match() {
     assert_eq!(r.longest_match(addr("198.18.2.7")), None);
     assert!(r.adj_rib_out(PeerId(9)).is_err());
 }
+
+#[test]
+fn ipv6_routes_over_an_ipv4_session_use_our_ipv6_address() {
+    use bgp::wire::{MpNextHop, MpNlri};
+    use std::net::Ipv6Addr;
+    let mut r = rib();
+    let ours = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+    let mut with_v6 = peer(3, 65003, false);
+    with_v6.other_family_next_hop = Some(NextHop::V6 {
+        global: ours,
+        link_local: None,
+    });
+    r.add_peer(with_v6).unwrap();
+    r.add_peer(peer(4, 65004, false)).unwrap();
+    r.peer_up(PeerId(3)).unwrap();
+    r.peer_up(PeerId(4)).unwrap();
+    let v6: bgp::wire::Ipv6Prefix = "fd00:10::/48".parse().unwrap();
+    r.originate(Prefix::V6(v6), PathAttrs::local());
+    let to3 = r.take_updates(PeerId(3), &ctx()).unwrap();
+    assert_eq!(to3.len(), 1);
+    let mp = to3[0].mp_reach().expect("MP_REACH_NLRI");
+    assert_eq!(
+        mp.next_hop,
+        MpNextHop::Ipv6 {
+            global: ours,
+            link_local: None
+        }
+    );
+    assert_eq!(mp.nlri, MpNlri::Ipv6Unicast(vec![Nlri::new(v6)]));
+    assert!(
+        r.take_updates(PeerId(4), &ctx()).unwrap().is_empty(),
+        "no IPv6 address of ours towards peer 4: not sent"
+    );
+}

@@ -123,6 +123,44 @@ fn local_address_towards(peer: IpAddr) -> Option<IpAddr> {
     Some(s.local_addr().ok()?.ip())
 }
 
+/// Our address of the other family on the interface that holds `local`
+/// (a global IPv6 address for an IPv4 session, an IPv4 address for an IPv6
+/// one): the next hop of that family's routes over the session.
+fn other_family_address(local: IpAddr) -> Option<IpAddr> {
+    let addrs: Vec<_> = nix::ifaddrs::getifaddrs().ok()?.collect();
+    let ip_of = |a: &nix::ifaddrs::InterfaceAddress| -> Option<IpAddr> {
+        let sa = a.address.as_ref()?;
+        if let Some(v4) = sa.as_sockaddr_in() {
+            return Some(IpAddr::V4(v4.ip()));
+        }
+        sa.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
+    };
+    let name = addrs
+        .iter()
+        .find(|a| ip_of(a) == Some(local))?
+        .interface_name
+        .clone();
+    addrs
+        .iter()
+        .filter(|a| a.interface_name == name)
+        .filter_map(ip_of)
+        .find(|ip| match (local, ip) {
+            (IpAddr::V4(_), IpAddr::V6(v6)) => {
+                !v6.is_loopback() && !v6.is_unicast_link_local() && !v6.is_unspecified()
+            }
+            (IpAddr::V6(_), IpAddr::V4(v4)) => !v4.is_loopback() && !v4.is_unspecified(),
+            _ => false,
+        })
+}
+
+/// Our next hops on a session whose local address is `local`.
+fn session_next_hops(local: Option<IpAddr>) -> (NextHop, Option<NextHop>) {
+    match local {
+        Some(a) => (next_hop_of(a), other_family_address(a).map(next_hop_of)),
+        None => (NextHop::Local, None),
+    }
+}
+
 fn next_hop_of(addr: IpAddr) -> NextHop {
     match addr {
         IpAddr::V4(a) => NextHop::V4(a),
@@ -316,11 +354,16 @@ impl RibTask {
             };
             // The running session's facts stay: the peer's identifier and
             // our address on the session.
-            let (rid, nh) = match self.rib.peer_config(id) {
-                Some(pc) => (pc.info.router_id, pc.local_next_hop),
-                None => (std::net::Ipv4Addr::UNSPECIFIED, NextHop::Local),
+            let (rid, nh, other) = match self.rib.peer_config(id) {
+                Some(pc) => (
+                    pc.info.router_id,
+                    pc.local_next_hop,
+                    pc.other_family_next_hop,
+                ),
+                None => (std::net::Ipv4Addr::UNSPECIFIED, NextHop::Local, None),
             };
-            if let Some(pc) = self.config.peer_config(u.address, id, rid, nh) {
+            if let Some(mut pc) = self.config.peer_config(u.address, id, rid, nh) {
+                pc.other_family_next_hop = other;
                 if let Err(e) = self.rib.add_peer(pc) {
                     warn!(neighbor = %u.address, "RIB: {e}");
                 }
@@ -416,8 +459,9 @@ impl RibTask {
                     .neighbor(peer)
                     .and_then(|n| n.source_address)
                     .or_else(|| local_address_towards(peer));
-                let nh = local.map_or(NextHop::Local, next_hop_of);
-                if let Some(pc) = self.config.peer_config(peer, id, negotiated.peer_id, nh) {
+                let (nh, other) = session_next_hops(local);
+                if let Some(mut pc) = self.config.peer_config(peer, id, negotiated.peer_id, nh) {
+                    pc.other_family_next_hop = other;
                     if let Err(e) = self.rib.add_peer(pc) {
                         warn!(neighbor = %peer, "RIB: {e}");
                     }

@@ -71,6 +71,7 @@ impl ValidConfig {
             import: policy(&n.import_policy),
             export: policy(&n.export_policy),
             local_next_hop,
+            other_family_next_hop: None,
             next_hop_self: n.next_hop_self,
             shared_subnet: None,
             allowas_in: n.allowas_in,
