@@ -5,8 +5,9 @@
 //! cargo bench -p node-agent --bench fib -- [N ...] [--refs-up-to M] [--repeat R] [--only twill]
 //! ```
 //!
-//! Each time is the best of R runs (default 1), each run in a fresh
-//! namespace.
+//! Each time is the best of R rounds (default 1; every method once per
+//! round), each run in a fresh namespace. `--only NAME` (errors-only,
+//! twill, ip, single) runs that method beside the reference.
 //!
 //! N defaults to 100000 and 901899 (every IPv4 prefix of
 //! `../shared/data/prefixes-dfz.txt.gz`), one next hop (198.18.0.2 on a
@@ -334,51 +335,52 @@ fn main() {
     }
     let all = load_prefixes();
     println!("{} IPv4 prefixes loaded", all.len());
-    println!("| N | method | install | remove | install vs pre-built (ack each) |");
+    println!("| N | method | install | remove | vs pre-built, ack each (install / remove) |");
     println!("| ---: | --- | ---: | ---: | ---: |");
     for n in ns {
         let prefixes = &all[..n.min(all.len())];
         let n = prefixes.len();
-        // the best of `repeat` runs (the machine is shared)
-        let best = |f: &dyn Fn() -> (Duration, Duration)| {
-            (0..repeat)
-                .map(|_| f())
-                .reduce(|a, b| (a.0.min(b.0), a.1.min(b.1)))
-                .unwrap()
-        };
+        // Every method once per round, rounds interleaved, the best of
+        // `repeat` rounds kept: the machine is shared.
+        type Run<'a> = (&'static str, Box<dyn Fn() -> (Duration, Duration) + 'a>);
+        let mut methods: Vec<Run> = vec![(
+            "pre-built batched, ack each",
+            Box::new(|| prebuilt(prefixes, true)),
+        )];
         let want = |name: &str| only.as_deref().is_none_or(|o| o == name);
-        if only.as_deref() == Some("twill") {
-            let (i, r) = best(&|| twill(prefixes));
-            println!("| {n} | Twill FibHandle | {} | {} | |", secs(i), secs(r));
-            continue;
-        }
-        let reference = best(&|| prebuilt(prefixes, true));
-        let row = |name: &str, (i, r): (Duration, Duration)| {
-            println!(
-                "| {n} | {name} | {} | {} | {:.2}x / {:.2}x |",
-                secs(i),
-                secs(r),
-                i.as_secs_f64() / reference.0.as_secs_f64(),
-                r.as_secs_f64() / reference.1.as_secs_f64()
-            );
-        };
-        row("pre-built batched, ack each", reference);
         if want("errors-only") {
-            row(
+            methods.push((
                 "pre-built batched, errors only",
-                best(&|| prebuilt(prefixes, false)),
-            );
+                Box::new(|| prebuilt(prefixes, false)),
+            ));
         }
         if want("twill") {
-            row("Twill FibHandle", best(&|| twill(prefixes)));
+            methods.push(("Twill FibHandle", Box::new(|| twill(prefixes))));
         }
         if n <= refs_up_to && want("ip") {
-            row("ip -batch", best(&|| ip_batch(prefixes)));
+            methods.push(("ip -batch", Box::new(|| ip_batch(prefixes))));
         }
         if n <= refs_up_to && want("single") {
-            row(
+            methods.push((
                 "one request awaited per route",
-                best(&|| one_by_one(prefixes)),
+                Box::new(|| one_by_one(prefixes)),
+            ));
+        }
+        let mut best = vec![(Duration::MAX, Duration::MAX); methods.len()];
+        for _ in 0..repeat {
+            for (b, (_, f)) in best.iter_mut().zip(&methods) {
+                let (i, r) = f();
+                *b = (b.0.min(i), b.1.min(r));
+            }
+        }
+        let reference = best[0];
+        for ((name, _), (i, r)) in methods.iter().zip(&best) {
+            println!(
+                "| {n} | {name} | {} | {} | {:.2}x / {:.2}x |",
+                secs(*i),
+                secs(*r),
+                i.as_secs_f64() / reference.0.as_secs_f64(),
+                r.as_secs_f64() / reference.1.as_secs_f64()
             );
         }
     }

@@ -542,3 +542,40 @@ fn link_down_removes_its_next_hop() {
         drop(fib);
     });
 }
+
+#[test]
+fn a_conflict_is_retried_until_the_foreign_route_goes() {
+    if skip() {
+        return;
+    }
+    let ns = Netns::new();
+    ns.ip(&[
+        "route",
+        "add",
+        "203.0.113.0/24",
+        "via",
+        "198.18.1.7",
+        "proto",
+        "static",
+    ]);
+    ns.run(|ns| async move {
+        let fib = FibHandle::spawn(FibConfig {
+            retry_min: Duration::from_millis(50),
+            ..FibConfig::default()
+        })
+        .unwrap();
+        fib.apply(vec![via("203.0.113.0/24", &["198.18.0.2"])])
+            .unwrap();
+        fib.sync().await.unwrap();
+        assert!(ns.twill4().is_empty());
+        // the operator removes the static route: the next retry installs
+        ns.ip(&["route", "del", "203.0.113.0/24", "proto", "static"]);
+        eventually("route installed after the conflict", || {
+            ns.twill4() == strs(&["203.0.113.0/24 via 198.18.0.2 dev a0"])
+        });
+        let view = fib.view().await.unwrap();
+        assert_eq!(view.entries[0].state, RouteState::Installed);
+        assert!(view.counters.conflicts >= 1);
+        assert_eq!(ns.routes("-4", "static"), Vec::<String>::new());
+    });
+}
