@@ -11,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 
 use node_agent::agent::{Agent, Options, ReconfigureError};
 use node_agent::config::{self, LogFormat, LogLevel};
+use node_agent::k8s;
 use node_agent::metrics::Metrics;
 
 /// The Twill BGP agent.
@@ -37,6 +38,19 @@ struct Args {
     /// End-of-RIB before selecting routes (RFC 4724 §4.1).
     #[arg(long, default_value_t = 120)]
     selection_deferral: u16,
+    // --- Kubernetes mode (node_agent::k8s) ---
+    /// Kubernetes mode: the configuration comes from the cluster
+    /// (BGPConfiguration, BGPPeers, Nodes, Services), not from `--config`;
+    /// this node's name from `NODE_NAME`.
+    #[arg(long)]
+    kubernetes: bool,
+    /// Kubernetes mode: a kubeconfig file (default: `KUBECONFIG`,
+    /// `~/.kube/config`, then the in-cluster service account).
+    #[arg(long, requires = "kubernetes")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubernetes mode: serve `/metrics`, `/healthz` and `/readyz` here.
+    #[arg(long, requires = "kubernetes")]
+    metrics_address: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -78,6 +92,9 @@ fn init_logging(args: &Args, file: &config::Logging) {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.kubernetes {
+        return kubernetes_main(args);
+    }
     let config = match config::load(&args.config) {
         Ok(c) => c,
         Err(errors) => {
@@ -104,7 +121,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(args, config)) {
+    match rt.block_on(run(args, config, None)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
@@ -135,7 +152,11 @@ async fn reload(args: &Args, agent: &mut Agent) {
     }
 }
 
-async fn run(args: Args, config: config::ValidConfig) -> Result<(), String> {
+async fn run(
+    args: Args,
+    config: config::ValidConfig,
+    cluster: Option<k8s::mode::Cluster>,
+) -> Result<(), String> {
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
@@ -151,6 +172,10 @@ async fn run(args: Args, config: config::ValidConfig) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     info!(listening = ?agent.listening, "twill-agent started");
+    let mut desired = cluster.as_ref().map(|c| {
+        c.spawn_status(agent.api.clone());
+        c.configs()
+    });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -181,6 +206,11 @@ async fn run(args: Args, config: config::ValidConfig) -> Result<(), String> {
             _ = term.recv() => { info!("SIGTERM"); break }
             _ = int.recv() => { info!("SIGINT"); break }
             _ = hup.recv() => reload(&args, &mut agent).await,
+            new = k8s::mode::next_config(&mut desired) => {
+                if !apply_desired(&mut agent, new).await {
+                    break;
+                }
+            }
         }
     }
     agent.stop().await;
@@ -190,4 +220,68 @@ async fn run(args: Args, config: config::ValidConfig) -> Result<(), String> {
         let _ = m.join().await;
     }
     Ok(())
+}
+
+// --- Kubernetes mode (node_agent::k8s) ---
+
+/// `--kubernetes`: the first configuration from the cluster, then the
+/// usual run, applying each new desired configuration.
+fn kubernetes_main(args: Args) -> ExitCode {
+    init_logging(&args, &config::Logging::default());
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("twill-agent")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let local = k8s::LocalSettings {
+        metrics: config::Metrics {
+            address: args.metrics_address,
+        },
+        ..k8s::LocalSettings::default()
+    };
+    let result = rt.block_on(async {
+        let cluster = k8s::mode::start_from_env(args.kubeconfig.as_deref(), local)
+            .await
+            .map_err(|e| e.to_string())?;
+        let first = cluster.configs().borrow().clone();
+        let config = config::validate(first).map_err(|e| e.to_string())?;
+        info!(node = %cluster.node_name, "configuration from the cluster");
+        run(args, config, Some(cluster)).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            eprintln!("twill-agent: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Applies a desired configuration from the cluster; false when the agent
+/// must stop (a change that resets every session: the DaemonSet restarts
+/// the pod, which starts with the new configuration).
+async fn apply_desired(agent: &mut Agent, new: config::Config) -> bool {
+    match k8s::mode::apply(agent, new).await {
+        k8s::mode::Applied::Changed(change) if change.is_empty() => true,
+        k8s::mode::Applied::Changed(change) => {
+            info!(?change, "configuration from the cluster applied");
+            true
+        }
+        k8s::mode::Applied::Invalid(e) => {
+            warn!("configuration from the cluster refused, the running one stays:\n{e}");
+            true
+        }
+        k8s::mode::Applied::NeedsRestart(change) => {
+            warn!(reset = ?change.reset_all, "the cluster changed this node's identity; restarting");
+            false
+        }
+        k8s::mode::Applied::Stopped => false,
+    }
 }

@@ -549,3 +549,64 @@ async fn the_status_resource_reflects_the_sessions() {
     assert_eq!(again["metadata"]["resourceVersion"], rv);
     task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubeconfig_file_reaches_the_api_server() {
+    let server = cluster().await;
+    let path = std::env::temp_dir().join(format!("twill-k8s-kubeconfig-{}", std::process::id()));
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\nusers:\n- name: agent\n  user:\n    token: not-a-secret\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: agent\ncurrent-context: fake\n",
+        server.url
+    );
+    std::fs::write(&path, kubeconfig).unwrap();
+    let client = k8s::mode::client(Some(&path)).await;
+    std::fs::remove_file(&path).unwrap();
+    let ctl = tokio::time::timeout(WAIT, k8s::start(client.expect("client"), options("c")))
+        .await
+        .expect("in time")
+        .expect("started");
+    assert_eq!(
+        addresses(&ctl.config.borrow()),
+        vec![ip("198.18.0.1"), ip("198.18.0.2")]
+    );
+    // A missing file is an error that names it.
+    let Err(err) = k8s::mode::client(Some(std::path::Path::new("/nonexistent/kubeconfig"))).await
+    else {
+        panic!("a client from a missing kubeconfig");
+    };
+    assert!(err.to_string().contains("/nonexistent/kubeconfig"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neighbour_states_are_asked_of_the_rib_task() {
+    let (api, mut requests) = tokio::sync::mpsc::channel(4);
+    let answers = Arc::new(Mutex::new(vec![neighbor(
+        "198.18.0.2",
+        SessionState::Active,
+        0,
+    )]));
+    let a = answers.clone();
+    tokio::spawn(async move {
+        while let Some(req) = requests.recv().await {
+            if let node_agent::api::request::ApiRequest::Neighbors(reply) = req {
+                let _ = reply.send(Ok(a.lock().unwrap().clone()));
+            }
+        }
+    });
+    let mut rx = k8s::mode::neighbors_from_api(api, Duration::from_millis(20));
+    tokio::time::timeout(
+        WAIT,
+        rx.wait_for(|n| n.len() == 1 && n[0].state == SessionState::Active),
+    )
+    .await
+    .expect("first answer")
+    .unwrap();
+    *answers.lock().unwrap() = vec![neighbor("198.18.0.2", SessionState::Established, 3)];
+    tokio::time::timeout(
+        WAIT,
+        rx.wait_for(|n| n[0].state == SessionState::Established),
+    )
+    .await
+    .expect("new state")
+    .unwrap();
+}

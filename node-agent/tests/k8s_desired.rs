@@ -600,10 +600,20 @@ fn cluster_settings_reach_every_node() {
     }));
     let a = w.desired("a");
     assert_eq!(a.config.fib.table, 100);
+    assert_eq!(a.config.listen.port, 179);
+    assert_eq!(a.config.neighbors[0].port, 179);
     assert_eq!(a.config.decision.max_paths_ibgp, 4);
     assert_eq!(a.config.policies[0].name, "to-tor");
     let n = &a.config.neighbors[0];
     assert_eq!((n.timers.hold, n.timers.connect_retry), (9, 5));
     assert!(n.graceful_restart.enabled);
     assert_eq!(n.graceful_restart.restart_time, 90);
+}
+
+#[test]
+fn another_listen_port_for_every_node() {
+    let w = three_nodes(json!({ "asn": 64512, "listen_port": 1179 }));
+    let a = w.desired("a");
+    assert_eq!(a.config.listen.port, 1179);
+    assert!(a.config.neighbors.iter().all(|n| n.port == 1179));
 }

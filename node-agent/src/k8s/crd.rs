@@ -58,6 +58,11 @@ pub struct BgpConfigurationSpec {
     /// sessions when the mesh is off).
     #[serde(default)]
     pub route_reflectors: Option<RouteReflectors>,
+    /// The TCP port every node listens on for BGP and connects to on the
+    /// other nodes (RFC 4271 §8.2.1: 179); another one leaves 179 to
+    /// another speaker on the nodes.
+    #[serde(default = "bgp_port")]
+    pub listen_port: u16,
     /// Which addresses of this cluster are advertised, and how.
     #[serde(default)]
     pub advertise: Advertise,
@@ -253,4 +258,8 @@ pub struct SessionStatus {
 
 fn yes() -> bool {
     true
+}
+
+fn bgp_port() -> u16 {
+    179
 }

@@ -20,7 +20,7 @@ use super::services::service_addresses;
 /// line): they are copied into every desired configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LocalSettings {
-    /// The BGP listener.
+    /// The BGP listener (its port is the cluster's `listen_port`).
     pub listen: Listen,
     /// The local API.
     pub api: Api,
@@ -119,7 +119,10 @@ pub fn desired_config(inputs: &Inputs<'_>) -> Result<Desired, DesiredError> {
             local_asn: me.asn.unwrap_or(spec.asn),
             router_id,
             cluster_id: reflector.and_then(|rr| rr.cluster_id),
-            listen: local.listen.clone(),
+            listen: Listen {
+                addresses: local.listen.addresses.clone(),
+                port: spec.listen_port,
+            },
             decision: spec.decision.clone(),
             neighbors,
             prefix_lists: spec.prefix_lists.clone(),

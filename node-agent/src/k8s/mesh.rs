@@ -76,7 +76,7 @@ fn session(
         address: theirs,
         asn: other.asn.unwrap_or(spec.asn),
         description: Some(format!("{NODE_DESCRIPTION}{}", other.name)),
-        port: 179,
+        port: spec.listen_port,
         passive: mine > theirs,
         multihop_ttl: None,
         gtsm: false,

@@ -172,3 +172,45 @@ pub fn neighbors_from_api(
     });
     rx
 }
+
+/// What became of a desired configuration handed to [`apply`].
+#[derive(Debug)]
+pub enum Applied {
+    /// Applied (possibly nothing to do): the change.
+    Changed(crate::config::ConfigChange),
+    /// Refused: not valid; the running configuration stays.
+    Invalid(crate::config::ConfigErrors),
+    /// The change resets every session (AS, router id, cluster id,
+    /// decision): the agent must restart to apply it.
+    NeedsRestart(crate::config::ConfigChange),
+    /// The agent is stopping.
+    Stopped,
+}
+
+/// Applies a desired configuration from the cluster to the running agent,
+/// changing only the difference ([`crate::agent::Agent::reconfigure`]).
+pub async fn apply(agent: &mut crate::agent::Agent, desired: Config) -> Applied {
+    use crate::agent::ReconfigureError;
+    let valid = match crate::config::validate(desired) {
+        Ok(v) => v,
+        Err(e) => return Applied::Invalid(e),
+    };
+    match agent.reconfigure(valid).await {
+        Ok(change) => Applied::Changed(change),
+        Err(ReconfigureError::NeedsRestart(change)) => Applied::NeedsRestart(change),
+        Err(ReconfigureError::Stopped) => Applied::Stopped,
+    }
+}
+
+/// The next desired configuration, or never when there is no cluster (or
+/// its controller stopped): for a `select!` arm.
+pub async fn next_config(configs: &mut Option<watch::Receiver<Config>>) -> Config {
+    if let Some(rx) = configs {
+        if rx.changed().await.is_ok() {
+            return rx.borrow_and_update().clone();
+        }
+        tracing::error!("the Kubernetes controller stopped; the running configuration stays");
+        *configs = None;
+    }
+    std::future::pending().await
+}
