@@ -35,7 +35,7 @@ use super::netlink::{
     self, Forward, RouteKey, RTM_DELADDR, RTM_DELLINK, RTM_DELROUTE, RTM_GETADDR, RTM_GETLINK,
     RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, WATCH_GROUPS,
 };
-use super::route::{RouteChange, Target};
+use super::route::{Gateway, RouteChange, Target};
 use super::socket::{request_ack, NetlinkSocket, SocketError};
 
 const ESRCH: i32 = Errno::ESRCH as i32;
@@ -338,6 +338,8 @@ struct Writer {
     entries: Table<Entry>,
     dirty: Vec<Id>,
     failed: HashSet<Id>,
+    /// Every gateway the RIB has asked for (kept: they are few).
+    gateways: HashSet<Gateway>,
     converged: bool,
     resync: bool,
     counters: FibCounters,
@@ -358,6 +360,7 @@ impl Writer {
             entries: Table::default(),
             dirty: Vec::new(),
             failed: HashSet::new(),
+            gateways: HashSet::new(),
             converged: false,
             resync: false,
             counters: FibCounters::default(),
@@ -429,6 +432,13 @@ impl Writer {
     fn apply(&mut self, changes: Vec<RouteChange>) {
         self.entries.reserve(changes.len());
         for c in changes {
+            if let Some(Target::Unicast(gws)) = &c.target {
+                for g in gws {
+                    if !self.gateways.contains(g) {
+                        self.gateways.insert(*g);
+                    }
+                }
+            }
             let (id, e) = self.entries.upsert(c.prefix);
             e.stale = false;
             e.want = c.target;
@@ -625,39 +635,70 @@ impl Writer {
             .min()
     }
 
+    /// Applies a change of links or addresses, and queues the routes with
+    /// a next hop whose interface or usability it changed. Other events (a
+    /// pod's veth coming and going) cost a look at the few distinct
+    /// gateways, not at every route.
+    fn links_changed(&mut self, change: impl FnOnce(&mut Links) -> bool) {
+        let before: Vec<(Gateway, Option<netlink::Hop>)> = self
+            .gateways
+            .iter()
+            .map(|g| (*g, self.links.resolve(g)))
+            .collect();
+        if !change(&mut self.links) {
+            return;
+        }
+        let changed: HashSet<Gateway> = before
+            .into_iter()
+            .filter(|(g, hop)| self.links.resolve(g) != *hop)
+            .map(|(g, _)| g)
+            .collect();
+        if changed.is_empty() {
+            return;
+        }
+        let mut hit = Vec::new();
+        for (id, _, e) in self.entries.iter() {
+            if let Some(Target::Unicast(gws)) = &e.want {
+                if gws.iter().any(|g| changed.contains(g)) {
+                    hit.push(id);
+                }
+            }
+        }
+        for id in hit {
+            self.mark(id);
+        }
+    }
+
     /// One notification from the watch socket (changes by others only: the
     /// socket's filter drops the echo of Twill's own requests).
     fn event(&mut self, m: netlink::Message<'_>) {
         match m.kind {
             RTM_NEWLINK => {
                 if let Some((i, f)) = netlink::parse_link(m.payload) {
-                    if self.links.set_link(i, f) {
-                        info!(
-                            ifindex = i,
-                            usable = self.links.usable(i),
-                            "FIB: link changed"
-                        );
-                        self.mark_all();
-                    }
+                    self.links_changed(|links| {
+                        let changed = links.set_link(i, f);
+                        if changed {
+                            info!(ifindex = i, usable = links.usable(i), "FIB: link changed");
+                        }
+                        changed
+                    });
                 }
             }
             RTM_DELLINK => {
                 if let Some((i, _)) = netlink::parse_link(m.payload) {
-                    if self.links.remove_link(i) {
-                        self.mark_all();
-                    }
+                    self.links_changed(|links| links.remove_link(i));
                 }
             }
             RTM_NEWADDR | RTM_DELADDR => {
                 if let Some((p, i)) = netlink::parse_addr(m.payload) {
-                    let changed = if m.kind == RTM_NEWADDR {
-                        self.links.add_connected(p, i)
-                    } else {
-                        self.links.remove_connected(p, i)
-                    };
-                    if changed {
-                        self.mark_all();
-                    }
+                    let add = m.kind == RTM_NEWADDR;
+                    self.links_changed(|links| {
+                        if add {
+                            links.add_connected(p, i)
+                        } else {
+                            links.remove_connected(p, i)
+                        }
+                    });
                 }
             }
             RTM_NEWROUTE | RTM_DELROUTE => {
