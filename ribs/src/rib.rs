@@ -601,6 +601,9 @@ impl Rib {
     }
 }
 
+/// Export attributes by (attribute set address, source, IPv6 prefix).
+type ExportMemo = HashMap<(usize, PeerId, bool), Option<Attrs>>;
+
 /// Hasher for (attribute set address, peer) keys during a whole-table
 /// export: addresses come from the allocator, not from peers, so a
 /// multiplicative hash is enough.
@@ -1205,15 +1208,20 @@ impl Rib {
 
     /// The interned export attributes of the best path `best` of `prefix`
     /// for peer `to`. `memo` caches prefix-independent results by
-    /// (attribute set, source) during a whole-table export.
+    /// (attribute set, source, family) during a whole-table export.
     fn export_one(
         &mut self,
         prefix: Prefix,
         best: &Path,
         to: PeerId,
-        memo: &mut Option<HashMap<(usize, PeerId), Option<Attrs>>>,
+        memo: &mut Option<ExportMemo>,
     ) -> Option<Attrs> {
-        let key = (Arc::as_ptr(&best.attrs) as usize, best.peer);
+        // The family is part of the key: the next hop depends on it.
+        let key = (
+            Arc::as_ptr(&best.attrs) as usize,
+            best.peer,
+            matches!(prefix, Prefix::V6(_)),
+        );
         if let Some(hit) = memo.as_ref().and_then(|m| m.get(&key)) {
             return hit.clone();
         }
@@ -1248,10 +1256,10 @@ impl Rib {
             return;
         };
         let memoize = !prefix_dependent(to_cfg.export.as_ref());
-        // (attribute set, source) -> index in `sets` (NO_SET: not sent).
+        // (attribute set, source, IPv6) -> index in `sets` (NO_SET: not sent).
         // The sets' addresses are the allocator's, not chosen by peers.
         const NO_SET: u32 = u32::MAX;
-        let mut memo: HashMap<(usize, PeerId), u32, BuildHasherDefault<AddrHasher>> =
+        let mut memo: HashMap<(usize, PeerId, bool), u32, BuildHasherDefault<AddrHasher>> =
             HashMap::default();
         let mut sets: Vec<Attrs> = Vec::new();
         let info = |id: PeerId| {
@@ -1278,7 +1286,13 @@ impl Rib {
             };
             let set = if memoize {
                 *memo
-                    .entry((Arc::as_ptr(&best.attrs) as usize, best.peer))
+                    // The family is part of the key: the next hop depends
+                    // on it (our address of the prefix's family).
+                    .entry((
+                        Arc::as_ptr(&best.attrs) as usize,
+                        best.peer,
+                        matches!(prefix, Prefix::V6(_)),
+                    ))
                     .or_insert_with(compute)
             } else {
                 compute()
