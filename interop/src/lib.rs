@@ -22,6 +22,7 @@
 //! | [`router`] | the router description and daemon-neutral state |
 //! | [`capability`] | capabilities (RFC 5492) in one vocabulary for all daemons |
 //! | [`peer`] | the `Peer` trait, `Daemon`, waits on sessions and routes |
+//! | [`agent`] | `twill-agent`: configuration, start, restart, kill, its view via `twillctl --json` |
 //! | [`bird`], [`frr`], [`gobgp`], [`exabgp`] | one daemon each |
 //! | [`kernel`] | a namespace's kernel table (`ip -j route`) |
 //! | [`ping`] | one ping, or a continuous ping and its losses |
@@ -32,6 +33,7 @@
 //! See `docs/interop.md` for the scenario matrix.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod bird;
 pub mod capability;
 pub mod cmd;

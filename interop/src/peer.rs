@@ -21,6 +21,8 @@ pub enum Daemon {
     GoBgp,
     /// ExaBGP (Debian `exabgp`).
     ExaBgp,
+    /// Twill's own `twill-agent` (built from this workspace).
+    Twill,
 }
 
 impl Daemon {
@@ -37,6 +39,7 @@ impl Daemon {
             Daemon::Frr => "FRR",
             Daemon::GoBgp => "GoBGP",
             Daemon::ExaBgp => "ExaBGP",
+            Daemon::Twill => "Twill",
         }
     }
 
@@ -47,6 +50,7 @@ impl Daemon {
             Daemon::Frr => "frr",
             Daemon::GoBgp => "gobgpd",
             Daemon::ExaBgp => "exabgp",
+            Daemon::Twill => "twill (this workspace)",
         }
     }
 
@@ -57,6 +61,8 @@ impl Daemon {
             Daemon::Frr => &[crate::frr::ZEBRA, crate::frr::BGPD, "vtysh"],
             Daemon::GoBgp => &["gobgpd", "gobgp"],
             Daemon::ExaBgp => &["exabgp"],
+            // Not on PATH: `agent::check_binaries` looks in the target dir.
+            Daemon::Twill => &[],
         }
     }
 
@@ -68,7 +74,14 @@ impl Daemon {
             Daemon::Frr => (crate::frr::BGPD, "--version"),
             Daemon::GoBgp => ("gobgpd", "--version"),
             Daemon::ExaBgp => ("exabgp", "--version"),
+            Daemon::Twill => (crate::agent::AGENT, "--version"),
         };
+        let program = if self == Daemon::Twill {
+            crate::agent::binary(program).display().to_string()
+        } else {
+            program.to_owned()
+        };
+        let program = program.as_str();
         // BIRD prints its version on standard error.
         let out = std::process::Command::new(program)
             .arg(arg)
@@ -145,6 +158,12 @@ pub fn start(daemon: Daemon, lab: &mut Lab, ns: &Ns, router: Router) -> Result<B
                 "ExaBGP is a scripted sender, not a Peer: use ExaBgp::start".into(),
             ))
         }
+        Daemon::Twill => Box::new(crate::agent::TwillAgent::start(
+            lab,
+            ns,
+            router,
+            crate::agent::AgentOptions::default(),
+        )?),
     })
 }
 
