@@ -51,6 +51,10 @@ struct Args {
     /// Kubernetes mode: serve `/metrics`, `/healthz` and `/readyz` here.
     #[arg(long, requires = "kubernetes")]
     metrics_address: Option<std::net::SocketAddr>,
+    /// Kubernetes mode: the local API's socket (default
+    /// `/run/twill/twill-agent.sock`).
+    #[arg(long, requires = "kubernetes")]
+    api_socket: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -239,12 +243,15 @@ fn kubernetes_main(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let local = k8s::LocalSettings {
+    let mut local = k8s::LocalSettings {
         metrics: config::Metrics {
             address: args.metrics_address,
         },
         ..k8s::LocalSettings::default()
     };
+    if let Some(socket) = &args.api_socket {
+        local.api.socket = socket.clone();
+    }
     let result = rt.block_on(async {
         let cluster = k8s::mode::start_from_env(args.kubeconfig.as_deref(), local)
             .await

@@ -155,6 +155,13 @@ impl Drop for FakeApiServer {
 impl FakeApiServer {
     /// Starts the server on an ephemeral loopback port.
     pub async fn start() -> FakeApiServer {
+        let listener = std::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind the fake API server");
+        FakeApiServer::serve(listener).await
+    }
+
+    /// Serves on `listener` (bound in another network namespace, say).
+    pub async fn serve(listener: std::net::TcpListener) -> FakeApiServer {
         let (changed, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
@@ -170,9 +177,10 @@ impl FakeApiServer {
                 async move { handle(shared, method, uri, headers, body).await }
             }
         });
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .expect("bind the fake API server");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
         let url = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.expect("fake API server");
