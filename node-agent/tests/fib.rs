@@ -579,3 +579,49 @@ fn a_conflict_is_retried_until_the_foreign_route_goes() {
         assert_eq!(ns.routes("-4", "static"), Vec::<String>::new());
     });
 }
+
+#[test]
+fn onlink_and_link_local_next_hops() {
+    if skip() {
+        return;
+    }
+    let ns = Netns::new();
+    let out = ns.ip(&["-o", "link", "show", "a0"]);
+    let a0: u32 = out.split(':').next().unwrap().trim().parse().unwrap();
+    ns.run(move |ns| async move {
+        let fib = FibHandle::spawn(FibConfig::default()).unwrap();
+        fib.apply(vec![
+            // a peer on a0's segment outside its connected prefix
+            RouteChange::via(
+                p("192.0.2.0/24"),
+                vec![Gateway::onlink("198.19.0.1".parse().unwrap(), a0)],
+            ),
+            // an IPv6 peer known by its link-local address on a0
+            RouteChange::via(
+                p("2001:db8:2::/48"),
+                vec![Gateway {
+                    addr: "fe80::2".parse().unwrap(),
+                    ifindex: Some(a0),
+                    onlink: false,
+                }],
+            ),
+        ])
+        .unwrap();
+        fib.sync().await.unwrap();
+        assert_eq!(
+            ns.twill4(),
+            strs(&["192.0.2.0/24 via 198.19.0.1 dev a0 onlink"])
+        );
+        assert_eq!(
+            ns.twill6(),
+            strs(&["2001:db8:2::/48 via fe80::2 dev a0 metric 1024 pref medium"])
+        );
+        // written once: the kernel's view matches what was asked
+        let view = fib.view().await.unwrap();
+        assert_eq!(view.counters.installed, 2);
+        assert!(view
+            .entries
+            .iter()
+            .all(|e| e.state == RouteState::Installed));
+    });
+}
