@@ -24,6 +24,7 @@
 //! | [`peer`] | the `Peer` trait, `Daemon`, waits on sessions and routes |
 //! | [`agent`] | `twill-agent`: configuration, start, restart, kill, its view via `twillctl --json` |
 //! | [`bird`], [`frr`], [`gobgp`], [`exabgp`] | one daemon each |
+//! | [`flat`] | a flat network of agents with pods, a ToR router or an iBGP mesh |
 //! | [`kernel`] | a namespace's kernel table (`ip -j route`) |
 //! | [`ping`] | one ping, or a continuous ping and its losses |
 //! | [`wait`] | polling with a deadline and a clear timeout message |
@@ -40,6 +41,7 @@ pub mod cmd;
 pub mod env;
 pub mod error;
 pub mod exabgp;
+pub mod flat;
 pub mod frr;
 pub mod gobgp;
 pub mod kernel;
