@@ -261,3 +261,97 @@ async fn a_local_service_address_follows_its_endpoint_from_node_to_node() {
     assert!(server.delete(Kind::EndpointSlice, "web", "front-1"));
     until("VIP withdrawn", || async { vip_on_c().await.is_none() }).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route_reflectors_carry_the_clients_pod_cidrs() {
+    let (rr, c1, c2) = ("127.0.0.41", "127.0.0.42", "127.0.0.43");
+    let port = free_port(&[rr, c1, c2]);
+    let server = FakeApiServer::start().await;
+    server.put(bgp_configuration(json!({
+        "asn": 64512,
+        "listen_port": port,
+        "route_reflectors": { "cluster_id": "198.18.255.1" },
+        "timers": { "hold": 9, "connect_retry": 1 },
+        "fib": { "install": false },
+    })));
+    server.put(labelled(
+        node("rr", &[rr], &["198.19.10.0/24"]),
+        "twill.io/route-reflector",
+        "true",
+    ));
+    server.put(node("c1", &[c1], &["198.19.11.0/24"]));
+    server.put(node("c2", &[c2], &["198.19.12.0/24"]));
+    let nrr = start_node(&server, "rr", rr).await;
+    let n1 = start_node(&server, "c1", c1).await;
+    let n2 = start_node(&server, "c2", c2).await;
+    until("c1 learns c2's pod CIDR through the reflector", || async {
+        routes(&n1).await.len() == 3
+    })
+    .await;
+    // The clients peer with the reflector only; the reflected route keeps
+    // c2's next hop (RFC 4456 §10: the reflector does not change it).
+    assert_eq!(
+        routes(&n1).await,
+        vec![
+            r("198.19.10.0/24", rr),
+            r("198.19.11.0/24", "self"),
+            r("198.19.12.0/24", c2),
+        ]
+    );
+    let on_c1: Vec<IpAddr> = neighbors(&n1).await.iter().map(|n| n.address).collect();
+    assert_eq!(on_c1, vec![rr.parse::<IpAddr>().unwrap()]);
+    let route = rib(&n1)
+        .await
+        .into_iter()
+        .find(|r| r.prefix == "198.19.12.0/24")
+        .unwrap();
+    assert_eq!(route.paths[0].originator_id, Some(c2.parse().unwrap()));
+    assert_eq!(
+        route.paths[0].cluster_list,
+        vec!["198.18.255.1".parse::<std::net::Ipv4Addr>().unwrap()]
+    );
+    until("c2 learns c1's", || async { routes(&n2).await.len() == 3 }).await;
+    assert_eq!(neighbors(&nrr).await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_watch_resets_no_session_and_withdraws_no_route() {
+    let (a, b) = ("127.0.0.51", "127.0.0.52");
+    let port = free_port(&[a, b]);
+    let server = FakeApiServer::start().await;
+    server.put(bgp_configuration(json!({
+        "asn": 64512,
+        "listen_port": port,
+        "timers": { "hold": 9, "connect_retry": 1 },
+        "fib": { "install": false },
+    })));
+    server.put(node("a", &[a], &["198.19.1.0/24"]));
+    server.put(node("b", &[b], &["198.19.2.0/24"]));
+    let na = start_node(&server, "a", a).await;
+    let nb = start_node(&server, "b", b).await;
+    until("a and b exchange pod CIDRs", || async {
+        routes(&na).await.len() == 2 && routes(&nb).await.len() == 2
+    })
+    .await;
+    let before = routes(&na).await;
+    // Watches drop and the history is compacted: every reflector re-lists
+    // (410 Gone). Nothing changed in the cluster, so nothing changes on
+    // the nodes.
+    server.block_watches(true);
+    server.drop_watches();
+    server.compact();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.block_watches(false);
+    until("every reflector re-listed", || async {
+        server.lists(Kind::Node) >= 4 && server.lists(Kind::Service) >= 4
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(routes(&na).await, before);
+    let sessions: Vec<(SessionState, u64)> = neighbors(&na)
+        .await
+        .into_iter()
+        .map(|n| (n.state, n.established_transitions))
+        .collect();
+    assert_eq!(sessions, vec![(SessionState::Established, 1)]);
+}
