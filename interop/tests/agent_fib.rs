@@ -58,7 +58,9 @@ fn agent_ecmp_from_two_top_of_rack_routers() -> Result<()> {
         ..AgentOptions::default()
     };
     let agent = TwillAgent::start(&mut lab, &node, twill, options)?;
-    let mut peers: Vec<(Box<dyn Peer>, Vec<(IpAddr, IpAddr)>)> = Vec::new();
+    // Each router with its (our address, its address) per family.
+    type Tor = (Box<dyn Peer>, Vec<(IpAddr, IpAddr)>);
+    let mut peers: Vec<Tor> = Vec::new();
     for (daemon, ns, r, addrs) in tors {
         peers.push((interop::peer::start(daemon, &mut lab, &ns, r)?, addrs));
     }
