@@ -1,9 +1,9 @@
 //! Kubernetes mode end to end in network namespaces: two `twill-agent
 //! --kubernetes` processes (nodes n1 and n2) fed by the fake API server,
-//! a BIRD top-of-rack router, and a pod behind each node. The pods ping
-//! each other through the routes the agents install: first over the
-//! node-to-node mesh (next hop: the other node's InternalIP on the shared
-//! segment), then with the router added as a BGPPeer while running (it
+//! a BIRD top-of-rack router, and a pod behind each node (dual stack). The
+//! pods ping each other through the routes the agents install: first over
+//! the node-to-node mesh (next hop: the other node's InternalIP on the
+//! shared segment, IPv4 and IPv6), then with the router added as a BGPPeer while running (it
 //! learns both pod CIDRs).
 //!
 //! Needs root, iproute2 and BIRD (`bird2`); fails clearly without them,
@@ -81,6 +81,9 @@ async fn pods_on_two_nodes_ping_over_routes_from_the_cluster() {
     // Each node's pod CIDR is the subnet of the link to its pod.
     let cidr1 = l1.a.subnet(Family::Ipv4);
     let cidr2 = l2.a.subnet(Family::Ipv4);
+    let cidr1_v6 = l1.a.subnet(Family::Ipv6);
+    let cidr2_v6 = l2.a.subnet(Family::Ipv6);
+    let (n1_v6, n2_v6) = (rack[1].v6, rack[2].v6);
 
     // The API server, in its own namespace on the rack segment.
     let server = FakeApiServer::serve(listen_in(
@@ -107,8 +110,17 @@ async fn pods_on_two_nodes_ping_over_routes_from_the_cluster() {
             "terms": [{ "name": "ours", "match": { "source": "local" }, "action": "accept" }],
         }],
     })));
-    server.put(node("n1", &[&n1_ip.to_string()], &[&cidr1.to_string()]));
-    server.put(node("n2", &[&n2_ip.to_string()], &[&cidr2.to_string()]));
+    // Dual stack: an IPv4 and an IPv6 InternalIP and pod CIDR each.
+    server.put(node(
+        "n1",
+        &[&n1_ip.to_string(), &n1_v6.to_string()],
+        &[&cidr1.to_string(), &cidr1_v6.to_string()],
+    ));
+    server.put(node(
+        "n2",
+        &[&n2_ip.to_string(), &n2_v6.to_string()],
+        &[&cidr2.to_string(), &cidr2_v6.to_string()],
+    ));
 
     // The top-of-rack router: BIRD, AS 65001, ready for both nodes.
     let mut router = Router::new("tor", 65001, tor_ip);
@@ -125,18 +137,21 @@ async fn pods_on_two_nodes_ping_over_routes_from_the_cluster() {
     start_agent(&mut lab, &n1, "n1", &kubeconfig);
     start_agent(&mut lab, &n2, "n2", &kubeconfig);
 
-    // Phase 1: the mesh alone. Each node installs the other's pod CIDR
-    // with the other node's InternalIP as next hop.
+    // Phase 1: the mesh alone (one session per family). Each node
+    // installs the other's pod CIDRs with the other node's InternalIP of
+    // the same family as next hop.
     for (ns, cidr, via, label) in [
-        (&n1, cidr2, n2_ip, "agent-n1"),
-        (&n2, cidr1, n1_ip, "agent-n2"),
+        (&n1, cidr2, IpAddr::V4(n2_ip), "agent-n1"),
+        (&n2, cidr1, IpAddr::V4(n1_ip), "agent-n2"),
+        (&n1, cidr2_v6, IpAddr::V6(n2_v6), "agent-n1"),
+        (&n2, cidr1_v6, IpAddr::V6(n1_v6), "agent-n2"),
     ] {
         wait::until(
             &format!("{}: kernel route {cidr} via {via}", ns.short),
             TIMEOUT,
             || {
                 Ok(kernel::route(ns, cidr)?
-                    .filter(|r| r.gateways.contains(&IpAddr::V4(via)))
+                    .filter(|r| r.gateways.contains(&via))
                     .map(|_| ()))
             },
             || log_tail(&lab, label),
@@ -147,6 +162,10 @@ async fn pods_on_two_nodes_ping_over_routes_from_the_cluster() {
         .unwrap_or_else(|e| panic!("pod 1 to pod 2 over the mesh: {e}"));
     ping::once(&p2, IpAddr::V4(l1.b.v4), Duration::from_secs(2))
         .unwrap_or_else(|e| panic!("pod 2 to pod 1 over the mesh: {e}"));
+    ping::once(&p1, IpAddr::V6(l2.b.v6), Duration::from_secs(2))
+        .unwrap_or_else(|e| panic!("pod 1 to pod 2 over the mesh, IPv6: {e}"));
+    ping::once(&p2, IpAddr::V6(l1.b.v6), Duration::from_secs(2))
+        .unwrap_or_else(|e| panic!("pod 2 to pod 1 over the mesh, IPv6: {e}"));
 
     // Phase 2: the router becomes a BGPPeer of both nodes while they run.
     server.put(bgp_peer(
