@@ -219,8 +219,8 @@ impl Client {
     }
 
     /// `GET /v1/watch`: calls `on_line` with each line (one JSON event)
-    /// until the agent ends the stream.
-    pub async fn watch(&self, mut on_line: impl FnMut(&str)) -> Result<(), ClientError> {
+    /// until the agent ends the stream or `on_line` answers false.
+    pub async fn watch(&self, mut on_line: impl FnMut(&str) -> bool) -> Result<(), ClientError> {
         let path = "/v1/watch";
         let response = self.send("GET", path, None).await?;
         let status = response.status();
@@ -247,8 +247,8 @@ impl Client {
                 let line: Vec<u8> = pending.drain(..=end).collect();
                 let text = String::from_utf8_lossy(&line);
                 let text = text.trim_end();
-                if !text.is_empty() {
-                    on_line(text);
+                if !text.is_empty() && !on_line(text) {
+                    return Ok(());
                 }
             }
         }

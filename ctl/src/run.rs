@@ -54,11 +54,11 @@ impl From<ClientError> for Failure {
     }
 }
 
-fn print(text: &str) {
+/// Writes to standard output; false when it is closed (`twillctl rib |
+/// head`), which is not an error worth a word.
+fn print(text: &str) -> bool {
     let mut out = std::io::stdout().lock();
-    // A closed pipe (`twillctl rib | head`) is not an error worth a word.
-    let _ = out.write_all(text.as_bytes());
-    let _ = out.flush();
+    out.write_all(text.as_bytes()).is_ok() && out.flush().is_ok()
 }
 
 /// The raw answer, pretty-printed.
@@ -194,10 +194,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Watch => {
             client
                 .watch(|line| {
+                    // Stops when standard output is closed.
                     if json {
                         // One object a line, as the API sends them.
-                        print(&format!("{line}\n"));
-                        return;
+                        return print(&format!("{line}\n"));
                     }
                     match serde_json::from_str::<Event>(line) {
                         Ok(event) => print(&format!("{}\n", format::event(&event))),
