@@ -235,7 +235,7 @@ impl TwillAgent {
             &self.label,
             &binary(AGENT).display().to_string(),
             &args,
-            &[],
+            &[("NO_COLOR".to_owned(), "1".to_owned())],
         )?;
         let label = self.label.clone();
         wait::until(

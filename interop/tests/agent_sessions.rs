@@ -225,3 +225,36 @@ fn agent_sessions_and_routes_with_bird_and_frr() -> Result<()> {
     }
     Ok(())
 }
+
+/// A peer that only connects and never listens (ExaBGP's default; any
+/// router whose listener is filtered one way): the agent, configured
+/// active too, must accept its connection. Today it does not: each of the
+/// agent's own attempts is refused, its FSM goes Connect → Idle (RFC 4271
+/// §8.2.2, event 18 without DelayOpen) and it refuses incoming connections
+/// while Idle during its IdleHold back-off, so the peer's attempts almost
+/// never find it in Connect or Active.
+#[test]
+#[ignore = "twill bug: an active neighbour that never listens is refused while the agent is Idle between its own refused attempts"]
+fn agent_accepts_a_peer_that_never_listens() -> Result<()> {
+    if !env::preflight("agent_accepts_a_peer_that_never_listens", &[Daemon::ExaBgp]) {
+        return Ok(());
+    }
+    let mut lab = Lab::new("agent-never-listens")?;
+    let node = lab.namespace("twill")?;
+    let exa_ns = lab.namespace("exabgp")?;
+    let link = lab.link(&node, &exa_ns)?;
+    let (ours, theirs) = (link.a.addr(Family::Ipv4), link.b.addr(Family::Ipv4));
+    let mut twill = Router::new("n1", TWILL_AS, Ipv4Addr::new(198, 18, 255, 1));
+    twill
+        .neighbors
+        .push(Neighbor::new("exa", theirs, ours, 65009));
+    let mut exa = Router::new("exa", 65009, link.b.v4);
+    exa.neighbors
+        .push(Neighbor::new("twill", ours, theirs, TWILL_AS));
+    exa.originate.push(Route::new(prefix("198.19.90.0/24")));
+    let agent = TwillAgent::start(&mut lab, &node, twill, AgentOptions::default())?;
+    let _exa = interop::exabgp::ExaBgp::start(&mut lab, &exa_ns, exa)?;
+    wait_established(&agent, theirs, T)?;
+    wait_route(&agent, prefix("198.19.90.0/24"), T)?;
+    Ok(())
+}
