@@ -63,12 +63,7 @@ fn reflection(agent_reflects: bool, test: &str) -> Result<()> {
             if i == j || (i != reflector && j != reflector) {
                 continue; // clients peer with the reflector only
             }
-            let mut n = Neighbor::new(
-                &format!("{}", ["twill", "frr", "bird"][j]),
-                addr(j),
-                addr(i),
-                AS,
-            );
+            let mut n = Neighbor::new(["twill", "frr", "bird"][j], addr(j), addr(i), AS);
             n.route_reflector_client = i == reflector;
             r.neighbors.push(n);
         }
