@@ -65,7 +65,10 @@ impl Default for AgentOptions {
 pub fn binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        .unwrap_or_else(|| {
+            let interop = Path::new(env!("CARGO_MANIFEST_DIR"));
+            interop.parent().unwrap_or(interop).join("target")
+        });
     let profile = std::env::var("TWILL_PROFILE").unwrap_or_else(|_| "debug".into());
     target.join(profile).join(name)
 }

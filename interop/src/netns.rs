@@ -150,6 +150,56 @@ impl Lab {
         })
     }
 
+    /// A lab meant to outlive this process (the demo, `twill-lab`): its
+    /// namespaces are named `<id>-<name>` (`id` must not look like a test
+    /// lab's `tw<pid>x<n>`, so that no test run sweeps it) and its files are
+    /// in `dir`, which must not hold a lab already. [`Lab::detach`] leaves
+    /// it running; [`teardown_detached`] takes it down.
+    pub fn persistent(id: &str, dir: &Path) -> Result<Lab> {
+        if dir.join(STATE_FILE).exists() {
+            return Err(Error::Environment(format!(
+                "a lab is already up in {} (take it down first)",
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            what: format!("cannot create {}", dir.display()),
+            source,
+        })?;
+        Ok(Lab {
+            id: id.to_owned(),
+            dir: dir.to_owned(),
+            namespaces: Vec::new(),
+            processes: Vec::new(),
+            links: 0,
+        })
+    }
+
+    /// Leaves the lab running after this process: writes its PIDs and
+    /// namespaces to `<dir>/lab.state` for [`teardown_detached`], and gives
+    /// up its guard.
+    pub fn detach(mut self) -> Result<PathBuf> {
+        let mut state = String::new();
+        for p in &self.processes {
+            state.push_str(&format!("pid {} {}\n", p.pid(), p.label()));
+        }
+        for ns in &self.namespaces {
+            state.push_str(&format!("netns {}\n", ns.name));
+        }
+        let path = self.dir.join(STATE_FILE);
+        std::fs::write(&path, state).map_err(|source| Error::Io {
+            what: format!("cannot write {}", path.display()),
+            source,
+        })?;
+        for p in self.processes.drain(..) {
+            std::mem::forget(p);
+        }
+        self.namespaces.clear();
+        // No Drop: it would remove the directory (state, sockets, logs).
+        std::mem::forget(self);
+        Ok(path)
+    }
+
     /// The lab's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -418,6 +468,75 @@ impl Lab {
             }
         }
     }
+}
+
+/// The file in a detached lab's directory that lists its PIDs and
+/// namespaces.
+pub const STATE_FILE: &str = "lab.state";
+
+/// Takes down a lab left running by [`Lab::detach`]: every process it
+/// started, by PID (SIGTERM to its process group, SIGKILL after 3 s), then
+/// anything left in its namespaces, then the namespaces and the directory.
+/// Returns what it stopped and deleted, as lines for the user.
+pub fn teardown_detached(dir: &Path) -> Result<Vec<String>> {
+    let path = dir.join(STATE_FILE);
+    let state = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        what: format!("no lab is up in {} ({})", dir.display(), path.display()),
+        source,
+    })?;
+    let mut pids = Vec::new();
+    let mut namespaces = Vec::new();
+    for line in state.lines() {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some("pid"), Some(pid)) => {
+                if let Ok(pid) = pid.parse::<u32>() {
+                    pids.push((pid, words.next().unwrap_or("").to_owned()));
+                }
+            }
+            (Some("netns"), Some(name)) => namespaces.push(name.to_owned()),
+            _ => {}
+        }
+    }
+    let mut done = Vec::new();
+    for (pid, label) in pids.iter().rev() {
+        if !process::alive(*pid) {
+            continue;
+        }
+        process::signal_group(*pid, "TERM");
+        let start = std::time::Instant::now();
+        while process::alive(*pid) && start.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        process::signal_group(*pid, "KILL");
+        done.push(format!("stopped {label} (pid {pid})"));
+    }
+    for name in namespaces.iter().rev() {
+        let ns = Ns {
+            name: name.clone(),
+            short: name.clone(),
+        };
+        for _ in 0..3 {
+            let left = pids_in(&ns);
+            if left.is_empty() {
+                break;
+            }
+            for pid in left {
+                process::signal(pid, "KILL");
+                done.push(format!("killed pid {pid} left in {name}"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        match run("ip", ["netns", "del", name]) {
+            Ok(_) => done.push(format!("deleted namespace {name}")),
+            Err(e) => done.push(format!("namespace {name}: {e}")),
+        }
+    }
+    std::fs::remove_dir_all(dir).map_err(|source| Error::Io {
+        what: format!("cannot remove {}", dir.display()),
+        source,
+    })?;
+    Ok(done)
 }
 
 /// The live processes in namespace `ns` (`ip netns pids`).

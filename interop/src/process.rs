@@ -143,7 +143,7 @@ impl Drop for Process {
 }
 
 /// Sends `SIG` to the process group led by `pid` (`kill -SIG -- -PID`).
-fn signal_group(pid: u32, signal: &str) {
+pub fn signal_group(pid: u32, signal: &str) {
     let _ = Command::new("kill")
         .args([format!("-{signal}"), "--".into(), format!("-{pid}")])
         .stdout(Stdio::null())
