@@ -37,17 +37,36 @@ fn run(args: &[&str], dir: &Path) -> (bool, String) {
     (out.status.success(), text)
 }
 
-fn root_view() -> String {
-    let ip = |args: &[&str]| {
-        String::from_utf8_lossy(&Command::new("ip").args(args).output().unwrap().stdout)
-            .into_owned()
+/// The root namespace's addresses and routes (without lifetimes, which
+/// count down on their own).
+fn root_view() -> Vec<String> {
+    let ip = |args: &[&str]| -> serde_json::Value {
+        let out = Command::new("ip").args(args).output().expect("ip");
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
     };
-    format!(
-        "{}{}{}",
-        ip(&["-j", "addr"]),
-        ip(&["-4", "-j", "route", "show", "table", "all"]),
-        ip(&["-6", "-j", "route", "show", "table", "all"])
-    )
+    let mut view = Vec::new();
+    for link in ip(&["-j", "addr"]).as_array().into_iter().flatten() {
+        for a in link["addr_info"].as_array().into_iter().flatten() {
+            view.push(format!(
+                "{} {}/{}",
+                link["ifname"], a["local"], a["prefixlen"]
+            ));
+        }
+    }
+    for family in ["-4", "-6"] {
+        for r in ip(&[family, "-j", "route", "show", "table", "all"])
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            view.push(format!(
+                "route {} {} via {} dev {} table {} proto {}",
+                r["type"], r["dst"], r["gateway"], r["dev"], r["table"], r["protocol"]
+            ));
+        }
+    }
+    view.sort();
+    view
 }
 
 /// `twill-lab up` prints node0's two sessions Established, its RIB with
@@ -69,6 +88,10 @@ fn demo_lab_up_and_down_leaves_nothing_behind() {
     let dir = std::env::temp_dir().join(format!("twill-demo-test-{}", std::process::id()));
     let _guard = Down(dir.clone());
     let before = root_view();
+    assert!(
+        before.iter().any(|l| l.contains("127.0.0.1")),
+        "cannot read the root namespace: {before:?}"
+    );
 
     let (ok, out) = run(&["up", "--name", &name], &dir);
     assert!(ok, "twill-lab up failed:\n{out}");
