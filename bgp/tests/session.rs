@@ -6,6 +6,7 @@
 mod session_support;
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bgp::fsm::{Config, DownReason, State};
@@ -847,4 +848,48 @@ fn selection_deferral_waits_for_every_end_of_rib_or_the_timer() {
     let d = SelectionDeferral::new([p1], t0, 60);
     assert!(!d.is_over(t0 + Duration::from_secs(59)));
     assert!(d.is_over(t0 + Duration::from_secs(60)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_peer_pushes_back_on_commands_and_resumes_at_once() {
+    let mut c = config();
+    c.queues = QueueSizes {
+        inbound: 4,
+        outbound: 2,
+    };
+    let mut h = Harness::start(c);
+    let mut p = up(&mut h, 0).await;
+    let commands = h.handle.commands.clone();
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&sent);
+    let total = 2000;
+    tokio::spawn(async move {
+        for _ in 0..total {
+            let u = update(LOCAL_AS, LOCAL_ID, &["192.0.2.0/24"]);
+            commands
+                .send(SessionCommand::SendUpdate(Box::new(u)))
+                .await
+                .unwrap();
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    // The peer reads nothing for a minute: the RIB owner is held back.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let before = sent.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        before < total,
+        "all {before} commands taken by a peer that reads nothing"
+    );
+    // The peer reads: everything arrives, with no time passing (no stall
+    // until some timer wakes the session).
+    let t0 = Instant::now();
+    tokio::time::timeout(Duration::from_secs(1), async {
+        for _ in 0..total {
+            assert!(matches!(p.expect().await, Message::Update(_)));
+        }
+    })
+    .await
+    .expect("the session stalled with commands waiting");
+    assert_eq!(t0.elapsed(), Duration::ZERO);
+    assert_eq!(sent.load(std::sync::atomic::Ordering::SeqCst), total);
 }

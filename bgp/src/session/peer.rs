@@ -247,6 +247,13 @@ async fn recv_conn(conn: Option<&mut Connection>) -> Option<Inbound> {
     }
 }
 
+/// Wait until the queue has room (the reserved slot is released at once).
+async fn room(tx: Option<&mpsc::Sender<bytes::Bytes>>) {
+    if let Some(tx) = tx {
+        let _ = tx.reserve().await;
+    }
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
@@ -267,8 +274,11 @@ impl<C: Connector> PeerTask<C> {
             let established = self.main.negotiated.is_some();
             // Take a command only when it can be written at once: a slow
             // peer pushes back on the RIB owner.
-            let accept_commands =
-                !established || self.main.conn.as_ref().is_some_and(|c| c.tx.capacity() > 0);
+            let full = match &self.main.conn {
+                Some(c) if established && c.tx.capacity() == 0 => Some(c.tx.clone()),
+                _ => None,
+            };
+            let accept_commands = !established || full.is_none();
             tokio::select! {
                 biased;
                 _ = sleep_until(deadline) => self.timers().await,
@@ -279,6 +289,8 @@ impl<C: Connector> PeerTask<C> {
                 Some((id, r)) = self.connect_rx.recv() => self.connected(id, r).await,
                 Some(s) = self.incoming.recv() => self.accepted(s).await,
                 c = self.commands.recv(), if accept_commands => self.command(c).await,
+                // The writer made room: take commands again.
+                _ = room(full.as_ref()), if full.is_some() => {}
             }
         }
         if let Some(a) = self.attempt.take() {
