@@ -172,9 +172,7 @@ fn up(args: &Args) -> Result<()> {
     let pod1 = net.nodes[1].pod_addr(Family::Ipv6);
     let dir = args.dir.display();
     let tor_hint = match args.tor {
-        Daemon::Frr => format!(
-            "vtysh --vty_socket {dir} -c 'show bgp summary'   (FRR's sockets are in the lab dir)"
-        ),
+        Daemon::Frr => format!("vtysh --vty_socket {dir}/frr-tor -c 'show bgp summary'"),
         _ => format!("birdc -s {dir}/bird-tor.ctl show protocols"),
     };
     let pods: Vec<String> = net
