@@ -10,9 +10,8 @@ use crate::config::{Api, Config, Listen, Logging, Metrics, Neighbor, Originate, 
 
 use super::crd::{
     Attributes, BgpConfiguration, BgpConfigurationSpec, BgpPeer, DEFAULT_CONFIGURATION,
-    REFLECTOR_LABEL,
 };
-use super::mesh::node_neighbors;
+use super::mesh::{node_neighbors, reflector_selector};
 use super::node_info::NodeInfo;
 use super::services::service_addresses;
 
@@ -106,13 +105,8 @@ pub fn desired_config(inputs: &Inputs<'_>) -> Result<Desired, DesiredError> {
     }
 
     let router_id = me.router_id();
-    let reflector = spec.route_reflectors.as_ref().filter(|rr| {
-        if rr.node_selector.is_empty() {
-            me.labels.get(REFLECTOR_LABEL).map(String::as_str) == Some("true")
-        } else {
-            me.matches(&rr.node_selector)
-        }
-    });
+    let i_reflect = reflector_selector(spec).is_some_and(|sel| me.matches(&sel));
+    let reflector = spec.route_reflectors.as_ref().filter(|_| i_reflect);
     let local = inputs.local;
     Ok(Desired {
         config: Config {

@@ -28,13 +28,7 @@ pub fn node_neighbors(
     spec: &BgpConfigurationSpec,
 ) -> Vec<Neighbor> {
     let mut out = Vec::new();
-    let reflectors = spec.route_reflectors.as_ref().map(|rr| {
-        if rr.node_selector.is_empty() {
-            BTreeMap::from([(REFLECTOR_LABEL.to_string(), "true".to_string())])
-        } else {
-            rr.node_selector.clone()
-        }
-    });
+    let reflectors = reflector_selector(spec);
     let i_reflect = reflectors.as_ref().is_some_and(|sel| me.matches(sel));
     for other in nodes {
         if other.name == me.name {
@@ -63,6 +57,17 @@ pub fn node_neighbors(
     }
     out.sort_by_key(|n| n.address);
     out
+}
+
+/// The labels of the reflector nodes, in route reflector mode.
+pub fn reflector_selector(spec: &BgpConfigurationSpec) -> Option<BTreeMap<String, String>> {
+    spec.route_reflectors.as_ref().map(|rr| {
+        if rr.node_selector.is_empty() {
+            BTreeMap::from([(REFLECTOR_LABEL.to_string(), "true".to_string())])
+        } else {
+            rr.node_selector.clone()
+        }
+    })
 }
 
 fn session(
