@@ -10,7 +10,7 @@ use interop::agent::{AgentOptions, TwillAgent};
 use interop::peer::{wait_established, wait_route};
 use interop::ping::{self, ContinuousPing};
 use interop::{ensure, env, kernel, prefix, wait, Daemon, Family, Lab, Neighbor, Peer, Result};
-use interop::{Route, Router};
+use interop::{Capability, Route, Router};
 
 const T: Duration = Duration::from_secs(30);
 const TWILL_AS: u32 = 65100;
@@ -113,7 +113,8 @@ fn agent_ecmp_from_two_top_of_rack_routers() -> Result<()> {
 /// Graceful restart (RFC 4724) with `daemon` as the helper: a pod behind
 /// the agent pings a pod behind the router every 50 ms, over the agent's
 /// kernel route to the router's pod and the router's BGP route to the
-/// agent's pod. The agent is stopped with SIGTERM: while it is down the
+/// agent's pod; the router received the agent's Graceful Restart
+/// capability. The agent is stopped with SIGTERM: while it is down the
 /// router still has its route and the agent's kernel route is still there;
 /// started again, the session returns; no ping is lost.
 fn graceful_restart_keeps_forwarding(daemon: Daemon, test: &str) -> Result<()> {
@@ -148,6 +149,13 @@ fn graceful_restart_keeps_forwarding(daemon: Daemon, test: &str) -> Result<()> {
     wait_established(&agent, theirs, T)?;
     wait_established(peer.as_ref(), ours, T)?;
     wait_route(peer.as_ref(), net_a, T)?;
+    let caps = peer.capabilities(ours)?;
+    ensure(caps.received.contains(&Capability::GracefulRestart), || {
+        format!(
+            "{}: no Graceful Restart capability from the agent: {caps:?}",
+            peer.label()
+        )
+    })?;
     wait::until(
         &format!("{net_b} in the agent's kernel table"),
         T,
