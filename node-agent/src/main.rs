@@ -209,7 +209,13 @@ async fn run(
         tokio::select! {
             _ = term.recv() => { info!("SIGTERM"); break }
             _ = int.recv() => { info!("SIGINT"); break }
-            _ = hup.recv() => reload(&args, &mut agent).await,
+            _ = hup.recv() => {
+                if desired.is_some() {
+                    info!("SIGHUP: ignored in Kubernetes mode (the configuration comes from the cluster)");
+                } else {
+                    reload(&args, &mut agent).await;
+                }
+            }
             new = k8s::mode::next_config(&mut desired) => {
                 if !apply_desired(&mut agent, new).await {
                     break;

@@ -610,3 +610,23 @@ async fn neighbour_states_are_asked_of_the_rib_task() {
     .expect("new state")
     .unwrap();
 }
+
+#[test]
+fn kubernetes_mode_needs_the_node_name() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_twill-agent"))
+        .arg("--kubernetes")
+        .arg("--kubeconfig=/nonexistent/kubeconfig")
+        .env_remove("NODE_NAME")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("NODE_NAME is not set"), "{stderr}");
+    // And the kubeconfig flag is for Kubernetes mode only.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_twill-agent"))
+        .arg("--kubeconfig=/nonexistent/kubeconfig")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--kubernetes"));
+}
