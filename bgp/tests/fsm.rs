@@ -219,12 +219,8 @@ fn transition_table() {
         (
             S::Connect,
             E::TcpConnectionFails,
-            Idle,
-            vec![
-                stop(ConnectRetry),
-                Action::DropTcpConnection,
-                down(DownReason::ConnectionFailed),
-            ],
+            Active,
+            vec![Action::DropTcpConnection, start(ConnectRetry, RETRY)],
         ),
         (
             S::Connect,
@@ -1060,7 +1056,8 @@ fn manual_stop_everywhere_ends_in_idle() {
     }
 }
 
-/// Fail one connection attempt: start (automatically), TCP fails.
+/// Fail one session attempt: start (automatically), connect, no OPEN
+/// before the Hold timer.
 fn fail_once(fsm: &mut Fsm) -> Option<u16> {
     let acts = fsm.handle(Event::AutomaticStart);
     let wait = match acts.as_slice() {
@@ -1074,7 +1071,10 @@ fn fail_once(fsm: &mut Fsm) -> Option<u16> {
         _ => None,
     };
     assert_eq!(fsm.state(), State::Connect);
-    fsm.handle(Event::TcpConnectionFails);
+    // The connection comes up, but the peer never sends its OPEN.
+    fsm.handle(Event::TcpCrAcked);
+    assert_eq!(fsm.state(), State::OpenSent);
+    fsm.handle(Event::HoldTimerExpires);
     assert_eq!(fsm.state(), State::Idle);
     wait
 }

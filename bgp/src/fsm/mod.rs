@@ -33,6 +33,9 @@
 //!   incoming BGP connections").
 //! - In passive mode the ConnectRetry timer is never started: the FSM only
 //!   waits in Active.
+//! - A failed outgoing connection in Connect goes to Active (listening until
+//!   the ConnectRetry timer), not Idle, as BIRD and FRR do: a peer that
+//!   only connects out must not find every attempt refused.
 //! - A second OPEN on the same connection in OpenConfirm is an FSM error
 //!   (RFC 6608 subcode 2); collisions between two connections are the
 //!   session's business (see above).
@@ -549,6 +552,16 @@ impl Fsm {
                     if !self.passive {
                         self.start_timer(Timer::ConnectRetry, self.config.connect_retry_time, a);
                     }
+                    self.state = State::Active;
+                } else if self.state == State::Connect {
+                    // Deviation, as BIRD and FRR do: a failed outgoing
+                    // attempt leaves the FSM listening in Active until the
+                    // ConnectRetry timer, so that a peer that only connects
+                    // out (and never listens) still gets in. RFC 4271
+                    // §8.2.2 goes to Idle, which refuses every connection.
+                    a.push(Action::DropTcpConnection);
+                    self.connected = false;
+                    self.start_timer(Timer::ConnectRetry, self.config.connect_retry_time, a);
                     self.state = State::Active;
                 } else {
                     self.go_idle(None, DownReason::ConnectionFailed, a);
