@@ -106,6 +106,7 @@ async fn write(
     let patch = json!({
         "apiVersion": format!("{GROUP}/{VERSION}"),
         "kind": "BGPNodeStatus",
+        "metadata": { "name": node },
         "status": status,
     });
     api.patch_status(node, &params, &Patch::Apply(&patch))
