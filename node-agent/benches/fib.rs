@@ -6,8 +6,8 @@
 //! ```
 //!
 //! Each time is the best of R rounds (default 1; every method once per
-//! round), each run in a fresh namespace. `--only NAME` (errors-only,
-//! twill, ip, single) runs that method beside the reference.
+//! round), each run in a fresh namespace. `--only NAME[,NAME]` (errors-only,
+//! twill, ip, single) runs those methods beside the reference.
 //!
 //! N defaults to 100000 and 901899 (every IPv4 prefix of
 //! `../shared/data/prefixes-dfz.txt.gz`), one next hop (198.18.0.2 on a
@@ -347,7 +347,10 @@ fn main() {
             "pre-built batched, ack each",
             Box::new(|| prebuilt(prefixes, true)),
         )];
-        let want = |name: &str| only.as_deref().is_none_or(|o| o == name);
+        let want = |name: &str| {
+            only.as_deref()
+                .is_none_or(|o| o.split(',').any(|o| o == name))
+        };
         if want("errors-only") {
             methods.push((
                 "pre-built batched, errors only",

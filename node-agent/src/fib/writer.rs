@@ -376,6 +376,7 @@ impl Writer {
     /// the writer does not know become stale before convergence, and are
     /// removed after it.
     fn load(&mut self) -> Result<(), SocketError> {
+        self.links = Links::default();
         let links = &mut self.links;
         self.req.dump(RTM_GETLINK, |m| {
             if let Some((i, f)) = netlink::parse_link(m.payload) {
@@ -472,8 +473,26 @@ impl Writer {
     }
 
     /// Writes every dirty prefix whose kernel state differs from the
-    /// wanted one, in batches.
+    /// wanted one, in batches. When answers were lost (or the watch
+    /// overflowed), re-reads the kernel's table and writes again (at most
+    /// three rounds; the retry timer and the next event do the rest).
     fn flush(&mut self) {
+        for _ in 0..3 {
+            self.flush_once();
+            if !self.resync {
+                return;
+            }
+            self.resync = false;
+            self.counters.resyncs += 1;
+            warn!("FIB: answers or notifications lost, re-reading the kernel table");
+            if let Err(e) = self.load() {
+                warn!("FIB: re-read failed: {e}");
+                return;
+            }
+        }
+    }
+
+    fn flush_once(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
         let mut batch: Vec<(Id, Prefix, Op)> = Vec::with_capacity(self.config.batch);
         for id in dirty {
@@ -508,14 +527,6 @@ impl Writer {
         }
         if !batch.is_empty() {
             self.send(&mut batch);
-        }
-        if self.resync {
-            self.resync = false;
-            self.counters.resyncs += 1;
-            warn!("FIB: answers lost, re-reading the kernel table");
-            if let Err(e) = self.load() {
-                warn!("FIB: re-read failed: {e}");
-            }
         }
     }
 
