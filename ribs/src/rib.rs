@@ -76,6 +76,10 @@ pub struct PeerConfig {
     /// sent over an IPv4 session, and IPv4 routes over an IPv6 session go
     /// with the IPv6 next hop only where RFC 8950 was negotiated.
     pub other_family_next_hop: Option<NextHop>,
+    /// The address families negotiated with the peer (RFC 4760 §8: only
+    /// routes of a family both sides listed in their Multiprotocol
+    /// capabilities are sent).
+    pub families: Families,
     /// Set the next hop to ourselves towards this iBGP peer too (it is
     /// always done towards eBGP peers, except for a third-party next hop).
     pub next_hop_self: bool,
@@ -101,11 +105,58 @@ impl PeerConfig {
             export: None,
             local_next_hop,
             other_family_next_hop: None,
+            families: Families::default(),
             next_hop_self: false,
             shared_subnet: None,
             allowas_in: 0,
             soft_reconfiguration_inbound: false,
             max_prefix: None,
+        }
+    }
+}
+
+/// Unicast address families a session carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Families {
+    /// IPv4 unicast.
+    pub ipv4: bool,
+    /// IPv6 unicast.
+    pub ipv6: bool,
+}
+
+impl Default for Families {
+    /// Both, until the session says otherwise.
+    fn default() -> Self {
+        Families {
+            ipv4: true,
+            ipv6: true,
+        }
+    }
+}
+
+impl Families {
+    /// From the Multiprotocol capabilities both sides sent (RFC 4760 §8);
+    /// a peer that sent none carries IPv4 unicast only (RFC 4760 §1).
+    pub fn negotiated(ours: &[Family], theirs: &[Family], theirs_sent_any: bool) -> Self {
+        let both = |f: Family| ours.contains(&f) && theirs.contains(&f);
+        if theirs_sent_any {
+            Families {
+                ipv4: both(Family::IPV4_UNICAST),
+                ipv6: both(Family::IPV6_UNICAST),
+            }
+        } else {
+            Families {
+                ipv4: ours.is_empty() || ours.contains(&Family::IPV4_UNICAST),
+                ipv6: false,
+            }
+        }
+    }
+
+    /// Whether `prefix`'s family is carried.
+    pub fn carries(&self, prefix: &Prefix) -> bool {
+        match prefix {
+            Prefix::V4(_) => self.ipv4,
+            Prefix::V6(_) => self.ipv6,
         }
     }
 }
@@ -1111,6 +1162,9 @@ impl Rib {
         let q = &to.info;
         if q.id == from.id {
             return None; // not back to where it came from
+        }
+        if !to.families.carries(&prefix) {
+            return None; // RFC 4760 §8: not negotiated with this peer
         }
         let reflected = from.kind == PeerKind::Ibgp && q.kind == PeerKind::Ibgp;
         if reflected {

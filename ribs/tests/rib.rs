@@ -685,3 +685,40 @@ fn ipv6_routes_over_an_ipv4_session_use_our_ipv6_address() {
         "no IPv6 address of ours towards peer 4: not sent"
     );
 }
+
+#[test]
+fn only_negotiated_families_are_sent() {
+    use bgp::wire::Family;
+    use ribs::rib::Families;
+    let v4 = Family::IPV4_UNICAST;
+    let v6 = Family::IPV6_UNICAST;
+    // RFC 4760 §8: both sides must list the family.
+    assert_eq!(
+        Families::negotiated(&[v4, v6], &[v6], true),
+        Families {
+            ipv4: false,
+            ipv6: true
+        }
+    );
+    // A peer without Multiprotocol capabilities carries IPv4 unicast only.
+    assert_eq!(
+        Families::negotiated(&[v4, v6], &[], false),
+        Families {
+            ipv4: true,
+            ipv6: false
+        }
+    );
+    let mut r = rib();
+    let mut v6_only = peer(3, 65003, false);
+    v6_only.families = Families {
+        ipv4: false,
+        ipv6: true,
+    };
+    r.add_peer(v6_only).unwrap();
+    r.peer_up(PeerId(3)).unwrap();
+    r.originate(Prefix::V4(p("198.19.7.0/24")), PathAttrs::local());
+    assert!(
+        r.take_updates(PeerId(3), &ctx()).unwrap().is_empty(),
+        "no IPv4 NLRI on an IPv6-only session"
+    );
+}

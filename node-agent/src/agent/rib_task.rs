@@ -354,16 +354,23 @@ impl RibTask {
             };
             // The running session's facts stay: the peer's identifier and
             // our address on the session.
-            let (rid, nh, other) = match self.rib.peer_config(id) {
+            let (rid, nh, other, families) = match self.rib.peer_config(id) {
                 Some(pc) => (
                     pc.info.router_id,
                     pc.local_next_hop,
                     pc.other_family_next_hop,
+                    pc.families,
                 ),
-                None => (std::net::Ipv4Addr::UNSPECIFIED, NextHop::Local, None),
+                None => (
+                    std::net::Ipv4Addr::UNSPECIFIED,
+                    NextHop::Local,
+                    None,
+                    ribs::rib::Families::default(),
+                ),
             };
             if let Some(mut pc) = self.config.peer_config(u.address, id, rid, nh) {
                 pc.other_family_next_hop = other;
+                pc.families = families;
                 if let Err(e) = self.rib.add_peer(pc) {
                     warn!(neighbor = %u.address, "RIB: {e}");
                 }
@@ -462,6 +469,7 @@ impl RibTask {
                 let (nh, other) = session_next_hops(local);
                 if let Some(mut pc) = self.config.peer_config(peer, id, negotiated.peer_id, nh) {
                     pc.other_family_next_hop = other;
+                    pc.families = self.negotiated_families(peer, &negotiated);
                     if let Err(e) = self.rib.add_peer(pc) {
                         warn!(neighbor = %peer, "RIB: {e}");
                     }
@@ -535,6 +543,30 @@ impl RibTask {
                 info!(neighbor = %peer, family = %f, swept, "stale routes swept");
             }
         }
+    }
+
+    /// The families both sides listed (RFC 4760 §8).
+    fn negotiated_families(&self, peer: IpAddr, n: &bgp::fsm::Negotiated) -> ribs::rib::Families {
+        let ours: Vec<Family> = self
+            .config
+            .neighbor(peer)
+            .map(|c| {
+                self.config
+                    .families(c)
+                    .iter()
+                    .map(|f| f.family.family())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let theirs: Vec<Family> = n
+            .peer_capabilities
+            .iter()
+            .filter_map(|c| match c {
+                bgp::wire::Capability::Multiprotocol(f) => Some(*f),
+                _ => None,
+            })
+            .collect();
+        ribs::rib::Families::negotiated(&ours, &theirs, !theirs.is_empty())
     }
 
     fn on_update(&mut self, peer: IpAddr, id: PeerId, update: &Update) {

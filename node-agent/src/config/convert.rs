@@ -72,6 +72,7 @@ impl ValidConfig {
             export: policy(&n.export_policy),
             local_next_hop,
             other_family_next_hop: None,
+            families: ribs::rib::Families::default(),
             next_hop_self: n.next_hop_self,
             shared_subnet: None,
             allowas_in: n.allowas_in,
