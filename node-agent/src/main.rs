@@ -150,7 +150,9 @@ async fn reload(args: &Args, agent: &mut Agent) {
         Ok(change) => info!(?change, "SIGHUP: configuration applied"),
         Err(ReconfigureError::NeedsRestart(change)) => warn!(
             reset = ?change.reset_all,
-            "SIGHUP: this change resets every session; restart twill-agent to apply it (the running configuration stays)"
+            listen = change.listen,
+            fib = change.fib,
+            "SIGHUP: this change needs a restart of twill-agent (the running configuration stays)"
         ),
         Err(e) => warn!("SIGHUP: {e}"),
     }
@@ -292,7 +294,12 @@ async fn apply_desired(agent: &mut Agent, new: config::Config) -> bool {
             true
         }
         k8s::mode::Applied::NeedsRestart(change) => {
-            warn!(reset = ?change.reset_all, "the cluster changed this node's identity; restarting");
+            warn!(
+                reset = ?change.reset_all,
+                listen = change.listen,
+                fib = change.fib,
+                "the cluster changed what needs a restart; exiting for the DaemonSet to restart us"
+            );
             false
         }
         k8s::mode::Applied::Stopped => false,

@@ -74,9 +74,13 @@ pub enum AgentError {
 /// Why a new configuration was not applied.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconfigureError {
-    /// The change resets every session (local AS, router id, ...): restart
-    /// the agent.
-    #[error("the change of {:?} needs a restart of the agent", .0.reset_all)]
+    /// The change resets every session (local AS, router id, ...) or
+    /// changes the listening sockets or the FIB settings: restart the
+    /// agent.
+    #[error(
+        "the change (global {:?}, listen {}, fib {}) needs a restart of the agent",
+        .0.reset_all, .0.listen, .0.fib
+    )]
     NeedsRestart(ConfigChange),
     /// The agent is stopping.
     #[error("the agent is stopping")]
@@ -225,8 +229,8 @@ impl Agent {
     /// session parameters changed (AS, address, password, families, ...)
     /// is reset alone; a policy change is applied by soft reconfiguration
     /// or ROUTE-REFRESH, without a reset. A change of the local AS, router
-    /// id, cluster id or decision options is refused
-    /// ([`ReconfigureError::NeedsRestart`]): every session would reset, so
+    /// id, cluster id or decision options, of the listen addresses or of
+    /// the FIB settings is refused ([`ReconfigureError::NeedsRestart`]):
     /// the caller restarts the agent instead.
     pub async fn reconfigure(
         &mut self,
@@ -236,7 +240,10 @@ impl Agent {
         if change.is_empty() {
             return Ok(change);
         }
-        if !change.reset_all.is_empty() {
+        // Every session resets (AS, router id, ...), or the listening
+        // sockets or the kernel table change: a restart does it, with
+        // graceful restart keeping the routes meanwhile.
+        if !change.reset_all.is_empty() || change.fib || change.listen {
             return Err(ReconfigureError::NeedsRestart(change));
         }
         let reset: Vec<IpAddr> = change.neighbors_reset.iter().map(|r| r.address).collect();
