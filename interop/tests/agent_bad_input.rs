@@ -56,12 +56,11 @@ fn agent_bad_input_from_exabgp() -> Result<()> {
     let exa_ns = lab.namespace("exabgp")?;
     let link = lab.link(&node, &exa_ns)?;
     let (ours, exa_addr) = (link.a.addr(Family::Ipv4), link.b.addr(Family::Ipv4));
-    // Passive: ExaBGP does not listen, and the agent refuses incoming
-    // connections while Idle between its refused attempts (see
-    // `agent_accepts_a_peer_that_never_listens`).
-    let mut exa_neighbor = Neighbor::new("exa", exa_addr, ours, EXA_AS);
-    exa_neighbor.passive = true;
-    twill.neighbors.push(exa_neighbor);
+    // Both sides active: ExaBGP never listens, so it is its connection
+    // that the agent accepts.
+    twill
+        .neighbors
+        .push(Neighbor::new("exa", exa_addr, ours, EXA_AS));
     let mut exa_router = Router::new("exa", EXA_AS, link.b.v4);
     exa_router
         .neighbors

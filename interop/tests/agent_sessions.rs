@@ -240,13 +240,10 @@ fn agent_sessions_and_routes_with_bird_and_frr() -> Result<()> {
 
 /// A peer that only connects and never listens (ExaBGP's default; any
 /// router whose listener is filtered one way): the agent, configured
-/// active too, must accept its connection. Today it does not: each of the
-/// agent's own attempts is refused, its FSM goes Connect → Idle (RFC 4271
-/// §8.2.2, event 18 without DelayOpen) and it refuses incoming connections
-/// while Idle during its IdleHold back-off, so the peer's attempts almost
-/// never find it in Connect or Active.
+/// active too, accepts its connection. (It once went Idle after each
+/// refused attempt and refused incoming connections while Idle; fixed in
+/// the FSM: a failed outgoing connection waits in Active, listening.)
 #[test]
-#[ignore = "twill bug: an active neighbour that never listens is refused while the agent is Idle between its own refused attempts"]
 fn agent_accepts_a_peer_that_never_listens() -> Result<()> {
     if !env::preflight("agent_accepts_a_peer_that_never_listens", &[Daemon::ExaBgp]) {
         return Ok(());
@@ -273,10 +270,9 @@ fn agent_accepts_a_peer_that_never_listens() -> Result<()> {
 
 /// Only the families a session negotiated are sent on it (RFC 4760 §6):
 /// on an IPv6-only session BIRD receives the agent's IPv6 route and no
-/// IPv4 NLRI. Today the agent sends its IPv4 routes too (BIRD logs
-/// `Unexpected AF <1/1> in UPDATE` and ignores them).
+/// IPv4 NLRI (BIRD would log `Unexpected AF <1/1> in UPDATE`, as it did
+/// before the agent sent only negotiated families).
 #[test]
-#[ignore = "twill bug: routes of a family the session did not negotiate are sent (IPv4 NLRI on an IPv6-only session)"]
 fn agent_sends_only_negotiated_families() -> Result<()> {
     if !env::preflight("agent_sends_only_negotiated_families", &[Daemon::Bird]) {
         return Ok(());
