@@ -133,6 +133,32 @@ impl IntoResponse for HttpError {
 
 type Answer<T> = Result<Json<T>, HttpError>;
 
+/// A list that may be large (a whole RIB or FIB), serialised on a
+/// blocking thread so that a table dump does not hold up the runtime's
+/// workers (and the sessions' timers that share them).
+struct LargeJson(Vec<u8>);
+
+impl IntoResponse for LargeJson {
+    fn into_response(self) -> Response {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            Body::from(self.0),
+        )
+            .into_response()
+    }
+}
+
+async fn large_json<T: Serialize + Send + 'static>(
+    answer: Answer<Vec<T>>,
+) -> Result<LargeJson, HttpError> {
+    let Json(list) = answer?;
+    tokio::task::spawn_blocking(move || serde_json::to_vec(&list))
+        .await
+        .map_err(|e| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map(LargeJson)
+        .map_err(|e| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
 /// Sends one request to the RIB task and waits for its reply.
 async fn ask<T>(state: &AppState, request: impl FnOnce(Reply<T>) -> ApiRequest) -> Answer<T> {
     let (reply, answer) = oneshot::channel();
@@ -206,33 +232,33 @@ async fn neighbor(State(state): State<AppState>, Path(address): Path<String>) ->
 async fn rib(
     State(state): State<AppState>,
     query: Result<Query<RibQuery>, QueryRejection>,
-) -> Answer<Vec<Route>> {
+) -> Result<LargeJson, HttpError> {
     let query = rib_query(query)?;
-    ask(&state, |reply| ApiRequest::Rib(query, reply)).await
+    large_json::<Route>(ask(&state, |reply| ApiRequest::Rib(query, reply)).await).await
 }
 
 async fn rib_in(
     State(state): State<AppState>,
     Path(address): Path<String>,
     query: Result<Query<RibQuery>, QueryRejection>,
-) -> Answer<Vec<Route>> {
+) -> Result<LargeJson, HttpError> {
     let address = parse_address(&address)?;
     let query = rib_query(query)?;
-    ask(&state, |reply| ApiRequest::RibIn(address, query, reply)).await
+    large_json::<Route>(ask(&state, |reply| ApiRequest::RibIn(address, query, reply)).await).await
 }
 
 async fn rib_out(
     State(state): State<AppState>,
     Path(address): Path<String>,
     query: Result<Query<RibQuery>, QueryRejection>,
-) -> Answer<Vec<Route>> {
+) -> Result<LargeJson, HttpError> {
     let address = parse_address(&address)?;
     let query = rib_query(query)?;
-    ask(&state, |reply| ApiRequest::RibOut(address, query, reply)).await
+    large_json::<Route>(ask(&state, |reply| ApiRequest::RibOut(address, query, reply)).await).await
 }
 
-async fn fib(State(state): State<AppState>) -> Answer<Vec<FibRoute>> {
-    ask(&state, ApiRequest::Fib).await
+async fn fib(State(state): State<AppState>) -> Result<LargeJson, HttpError> {
+    large_json::<FibRoute>(ask(&state, ApiRequest::Fib).await).await
 }
 
 /// The action named in the path, with the body's message (empty when no
