@@ -112,6 +112,9 @@ pub async fn serve(
     let unix = bind_unix(&api.socket)?;
     let tcp = match api.tcp {
         Some(addr) => {
+            if !addr.ip().is_loopback() {
+                tracing::warn!(address = %addr, "the API on a non-loopback address: anyone who reaches it can reset sessions (there is no authentication)");
+            }
             let listener = TcpListener::bind(addr)
                 .await
                 .map_err(|source| ServeError::Tcp { addr, source })?;

@@ -60,6 +60,9 @@ pub async fn serve_metrics(
     converged: watch::Receiver<bool>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<MetricsServer> {
+    if !addr.ip().is_loopback() {
+        tracing::warn!(address = %addr, "metrics on a non-loopback address (no authentication)");
+    }
     let listener = TcpListener::bind(addr).await?;
     let local_addr = listener.local_addr()?;
     let app = router(metrics, converged);
