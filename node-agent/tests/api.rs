@@ -597,3 +597,37 @@ async fn tcp_listener_serves_the_same_api() {
     );
     h.stop().await;
 }
+
+/// A RIB task that keeps a request without answering: 503 after
+/// `ANSWER_TIMEOUT` (paused time: the runtime jumps to it when idle).
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn rib_task_too_slow_is_503() {
+    let dir = TempDir::new();
+    let socket = dir.0.join("twill.sock");
+    let (requests, mut rx) = mpsc::channel::<ApiRequest>(4);
+    let (kept_tx, mut kept) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(request) = rx.recv().await {
+            let _ = kept_tx.send(request);
+        }
+    });
+    let (events, _) = broadcast::channel(4);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let api = Api {
+        socket: socket.clone(),
+        tcp: None,
+    };
+    let server = serve(&api, requests, events, async {
+        let _ = stopped.await;
+    })
+    .await
+    .unwrap();
+    let started = tokio::time::Instant::now();
+    let (status, body) = request(&socket, "GET", "/v1/status", "").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error(&body), "the RIB task did not answer within 10s");
+    assert!(started.elapsed() >= node_agent::api::routes::ANSWER_TIMEOUT);
+    assert!(matches!(kept.try_recv(), Ok(ApiRequest::Status(_))));
+    let _ = stop.send(());
+    server.join().await.unwrap();
+}
