@@ -14,7 +14,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use node_agent::api::fake::{self, PEER_DOWN, PEER_UP};
 use node_agent::api::model::{ActionDone, ErrorBody, Event, NeighborAction, Route};
-use node_agent::api::request::ApiRequest;
+use node_agent::api::request::{ApiError, ApiRequest};
 use node_agent::api::{serve, ApiServer, ServeError};
 use node_agent::config::Api;
 use serde_json::{json, Value};
@@ -628,6 +628,39 @@ async fn rib_task_too_slow_is_503() {
     assert_eq!(error(&body), "the RIB task did not answer within 10s");
     assert!(started.elapsed() >= node_agent::api::routes::ANSWER_TIMEOUT);
     assert!(matches!(kept.try_recv(), Ok(ApiRequest::Status(_))));
+    let _ = stop.send(());
+    server.join().await.unwrap();
+}
+
+/// The RIB task's own failure is a 500 with its words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rib_task_failure_is_500() {
+    let dir = TempDir::new();
+    let socket = dir.0.join("twill.sock");
+    let (requests, mut rx) = mpsc::channel::<ApiRequest>(4);
+    tokio::spawn(async move {
+        while let Some(request) = rx.recv().await {
+            if let ApiRequest::Action(_, _, reply) = request {
+                let _ = reply.send(Err(ApiError::Internal(
+                    "the session task is gone".to_string(),
+                )));
+            }
+        }
+    });
+    let (events, _) = broadcast::channel(4);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let api = Api {
+        socket: socket.clone(),
+        tcp: None,
+    };
+    let server = serve(&api, requests, events, async {
+        let _ = stopped.await;
+    })
+    .await
+    .unwrap();
+    let (status, body) = request(&socket, "POST", "/v1/neighbors/198.18.0.1/refresh", "").await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(error(&body), "the session task is gone");
     let _ = stop.send(());
     server.join().await.unwrap();
 }
