@@ -60,7 +60,7 @@ fn attributes(k: u64) -> Vec<PathAttribute> {
         PathAttribute::new(AttributeValue::AsPath(AsPath::sequence(path))),
         PathAttribute::new(AttributeValue::NextHop(Ipv4Addr::new(198, 18, 0, 2))),
     ];
-    if h % 3 == 0 {
+    if h.is_multiple_of(3) {
         v.push(PathAttribute::new(AttributeValue::MultiExitDisc(
             (h >> 8) as u32 % 1000,
         )));

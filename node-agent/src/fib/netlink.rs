@@ -148,7 +148,7 @@ fn put_u32(buf: &mut Vec<u8>, v: u32) {
 }
 
 fn pad4(buf: &mut Vec<u8>) {
-    while buf.len() % 4 != 0 {
+    while !buf.len().is_multiple_of(4) {
         buf.push(0);
     }
 }

@@ -560,7 +560,7 @@ fn decode_known(a: &Framed<'_>, ctx: &Context, required: u8) -> Result<PathAttri
         }
     };
     let multiple = |n: usize| {
-        if !v.is_empty() && v.len() % n == 0 {
+        if !v.is_empty() && v.len().is_multiple_of(n) {
             Ok(())
         } else {
             Err(length_err())
