@@ -9,7 +9,7 @@
 //!  --------> |  other slot (a colliding connection, RFC 4271 §6.8)    | ---------->
 //!  (bounded) |  graceful restart Helper (RFC 4724 §4.2)               |  (bounded)
 //!            +--------------------------------------------------------+
-//!                 ^ Inbound (frames, bounded)     | Bytes (bounded)
+//!                 ^ Inbound (frames per read, bounded) | Bytes (bounded)
 //!            reader task <--- stream ---> writer task
 //! ```
 
@@ -548,50 +548,68 @@ impl<C: Connector> PeerTask<C> {
         }
     }
 
-    /// A message (or the end) from a slot's reader.
+    /// What a slot's reader reported.
     async fn inbound(&mut self, w: Which, m: Option<Inbound>) {
-        let Some(slot) = self.slot(w) else { return };
+        let conn_id = |t: &mut Self| t.slot(w).and_then(|s| s.conn.as_ref()).map(|c| c.id);
+        let Some(id) = conn_id(self) else { return };
         let event = match m {
-            None | Some(Inbound::Closed) => Event::TcpConnectionFails,
-            Some(Inbound::HeaderError(e)) => Event::BgpHeaderErr(reset_notification(&e)),
-            Some(Inbound::Frame(b)) => match decode_message(&b, &slot.decode) {
-                Ok(Message::Open(o)) => return self.open_received(w, o).await,
-                Ok(Message::Update(u)) => {
-                    slot.pending_update = Some(u);
-                    Event::UpdateMsg
-                }
-                Ok(Message::Keepalive) => Event::KeepAliveMsg,
-                Ok(Message::Notification(n)) => {
-                    tracing::info!(peer = %self.config.peer, notification = %n, "NOTIFICATION received");
-                    if n.code == code::OPEN_MESSAGE
-                        && n.subcode == open_subcode::UNSUPPORTED_VERSION_NUMBER
-                    {
-                        Event::NotifMsgVerErr
-                    } else {
-                        Event::NotifMsg(n)
-                    }
-                }
-                Ok(Message::RouteRefresh(r)) => {
-                    // RFC 7313 §5: ignore a reserved subtype.
-                    if matches!(r.subtype, RouteRefreshSubtype::Reserved(_)) {
+            Some(Inbound::Frames(frames)) => {
+                for b in frames {
+                    // The rest of the batch belongs to a connection that
+                    // is gone (dropped, or replaced after a collision).
+                    if conn_id(self) != Some(id) {
                         return;
                     }
-                    slot.pending_refresh = Some(r);
-                    Event::RouteRefreshMsg
+                    self.frame(w, b).await;
                 }
-                Err(e) => {
-                    let n = reset_notification(&e);
-                    tracing::info!(peer = %self.config.peer, error = %e.kind, field = e.field, offset = e.offset, "malformed message");
-                    let t = b.get(18).copied().and_then(MessageType::from_u8);
-                    match t {
-                        _ if e.field.starts_with("header") => Event::BgpHeaderErr(n),
-                        Some(MessageType::Open) => Event::BgpOpenMsgErr(n),
-                        // RFC 4271 §6.4: no NOTIFICATION about a NOTIFICATION.
-                        Some(MessageType::Notification) => Event::TcpConnectionFails,
-                        _ => Event::UpdateMsgErr(n),
-                    }
+                return;
+            }
+            None | Some(Inbound::Closed) => Event::TcpConnectionFails,
+            Some(Inbound::HeaderError(e)) => Event::BgpHeaderErr(reset_notification(&e)),
+        };
+        self.feed(w, event, None).await;
+    }
+
+    /// One whole message from a slot's reader.
+    async fn frame(&mut self, w: Which, b: bytes::Bytes) {
+        let Some(slot) = self.slot(w) else { return };
+        let event = match decode_message(&b, &slot.decode) {
+            Ok(Message::Open(o)) => return self.open_received(w, o).await,
+            Ok(Message::Update(u)) => {
+                slot.pending_update = Some(u);
+                Event::UpdateMsg
+            }
+            Ok(Message::Keepalive) => Event::KeepAliveMsg,
+            Ok(Message::Notification(n)) => {
+                tracing::info!(peer = %self.config.peer, notification = %n, "NOTIFICATION received");
+                if n.code == code::OPEN_MESSAGE
+                    && n.subcode == open_subcode::UNSUPPORTED_VERSION_NUMBER
+                {
+                    Event::NotifMsgVerErr
+                } else {
+                    Event::NotifMsg(n)
                 }
-            },
+            }
+            Ok(Message::RouteRefresh(r)) => {
+                // RFC 7313 §5: ignore a reserved subtype.
+                if matches!(r.subtype, RouteRefreshSubtype::Reserved(_)) {
+                    return;
+                }
+                slot.pending_refresh = Some(r);
+                Event::RouteRefreshMsg
+            }
+            Err(e) => {
+                let n = reset_notification(&e);
+                tracing::info!(peer = %self.config.peer, error = %e.kind, field = e.field, offset = e.offset, "malformed message");
+                let t = b.get(18).copied().and_then(MessageType::from_u8);
+                match t {
+                    _ if e.field.starts_with("header") => Event::BgpHeaderErr(n),
+                    Some(MessageType::Open) => Event::BgpOpenMsgErr(n),
+                    // RFC 4271 §6.4: no NOTIFICATION about a NOTIFICATION.
+                    Some(MessageType::Notification) => Event::TcpConnectionFails,
+                    _ => Event::UpdateMsgErr(n),
+                }
+            }
         };
         self.feed(w, event, None).await;
     }
