@@ -895,3 +895,19 @@ async fn slow_peer_pushes_back_on_commands_and_resumes_at_once() {
     assert_eq!(t0.elapsed(), Duration::ZERO);
     assert_eq!(sent.load(std::sync::atomic::Ordering::SeqCst), total);
 }
+
+#[tokio::test(start_paused = true)]
+async fn deconfigured_peer_gets_cease_6_3_even_with_commands_held() {
+    let mut h = Harness::start(config());
+    let mut p = up(&mut h, 90).await;
+    let _still_held = h.handle.commands.clone();
+    let (tx, _) = tokio::sync::oneshot::channel();
+    let deconfigure = std::mem::replace(&mut h.handle.deconfigure, tx);
+    deconfigure.send(()).unwrap();
+    let n = p.expect_notification().await;
+    assert_eq!((n.code, n.subcode), (6, 3));
+    p.expect_eof().await;
+    let (reason, _) = down(h.event().await);
+    assert_eq!(reason, sent(6, 3, &[]));
+    (&mut h.handle.task).await.expect("task ends");
+}

@@ -446,3 +446,33 @@ async fn gtsm_refuses_a_peer_sending_with_a_low_ttl() {
     };
     plain.connect_once().await.expect("plain connect");
 }
+
+#[tokio::test]
+async fn peers_added_and_removed_at_run_time() {
+    let mut p = pair(LO1, LO2, ID_A, ID_B, |_| {}).await;
+    expect_established(&mut p.a_events, LO2).await;
+    expect_established(&mut p.b_events, LO1).await;
+    // A holds on to the command channel, as a RIB task would.
+    let _held = p.a.commands(LO2).unwrap().clone();
+    assert!(p.a.remove_peer(LO2));
+    assert!(!p.a.remove_peer(LO2));
+    // B sees Cease 6/3 (Peer De-configured).
+    let e = next_event(&mut p.b_events).await;
+    match e.event {
+        SessionEvent::Down { reason, .. } => assert_eq!(
+            reason,
+            bgp::fsm::DownReason::NotificationReceived(bgp::wire::Notification::new(6, 3, vec![]))
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Added back: the session comes up again.
+    let pa = peer(LO2, p.b_port, AS_A, ID_A, AS_B, Some(LO1));
+    let (_commands, mut state) = p.a.add_peer(pa).unwrap();
+    within(20, state.wait_for(|s| *s == State::Established))
+        .await
+        .unwrap();
+    assert!(matches!(
+        p.a.add_peer(peer(LO2, p.b_port, AS_A, ID_A, AS_B, None)),
+        Err(bgp::speaker::SpeakerError::DuplicatePeer(_))
+    ));
+}

@@ -17,7 +17,7 @@ use std::io;
 use std::net::IpAddr;
 
 use bytes::BufMut;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Duration, Instant};
 
@@ -94,6 +94,9 @@ pub struct SessionHandle<S> {
     pub incoming: mpsc::Sender<S>,
     /// The state of the session's main FSM.
     pub state: watch::Receiver<State>,
+    /// Send `()` to remove the peer: Cease / Peer De-configured (RFC 4486
+    /// §4), then the task ends. Dropping it does nothing.
+    pub deconfigure: oneshot::Sender<()>,
     /// The task; it ends after [`SessionCommand::StopGraceful`] or when
     /// `commands` is dropped.
     pub task: JoinHandle<()>,
@@ -111,7 +114,9 @@ pub fn spawn_session<C: Connector>(
     let (incoming_tx, incoming) = mpsc::channel(4);
     let (connect_tx, connect_rx) = mpsc::channel(1);
     let (state_tx, state) = watch::channel(State::Idle);
+    let (deconfigure, deconfigure_rx) = oneshot::channel();
     let task = PeerTask {
+        deconfigure: Some(deconfigure_rx),
         main: Slot::new(template.clone()),
         template,
         other: None,
@@ -135,6 +140,7 @@ pub fn spawn_session<C: Connector>(
         commands: commands_tx,
         incoming: incoming_tx,
         state,
+        deconfigure,
         task,
     })
 }
@@ -238,11 +244,24 @@ struct PeerTask<C: Connector> {
     restart: bool,
     exit: bool,
     state_tx: watch::Sender<State>,
+    deconfigure: Option<oneshot::Receiver<()>>,
 }
 
 async fn recv_conn(conn: Option<&mut Connection>) -> Option<Inbound> {
     match conn {
         Some(c) => c.rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A one-shot signal, pending once consumed.
+async fn signalled(rx: &mut Option<oneshot::Receiver<()>>) -> bool {
+    match rx {
+        Some(r) => {
+            let fired = r.await.is_ok();
+            *rx = None;
+            fired
+        }
         None => std::future::pending().await,
     }
 }
@@ -288,6 +307,11 @@ impl<C: Connector> PeerTask<C> {
                 }
                 Some((id, r)) = self.connect_rx.recv() => self.connected(id, r).await,
                 Some(s) = self.incoming.recv() => self.accepted(s).await,
+                removed = signalled(&mut self.deconfigure) => {
+                    if removed {
+                        self.command(None).await;
+                    }
+                }
                 c = self.commands.recv(), if accept_commands => self.command(c).await,
                 // The writer made room: take commands again.
                 _ = room(full.as_ref()), if full.is_some() => {}
@@ -683,7 +707,7 @@ impl<C: Connector> PeerTask<C> {
     async fn command(&mut self, c: Option<SessionCommand>) {
         let peer = self.config.peer;
         let Some(c) = c else {
-            // The RIB owner is gone: the peer is de-configured.
+            // Removed, or the RIB owner is gone: the peer is de-configured.
             let n = Notification::new(code::CEASE, cease::PEER_DECONFIGURED, Vec::new());
             self.stop_all(n).await;
             self.exit = true;

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use socket::{listen, TcpConnector, TransportOptions, BGP_PORT};
@@ -123,6 +123,8 @@ pub struct Speaker {
     commands: HashMap<IpAddr, mpsc::Sender<SessionCommand>>,
     states: HashMap<IpAddr, watch::Receiver<State>>,
     tasks: Vec<JoinHandle<()>>,
+    /// Per peer: fire to end its session with Cease / Peer De-configured.
+    removers: HashMap<IpAddr, oneshot::Sender<()>>,
     listeners: Vec<JoinHandle<()>>,
     /// The listening sockets (TCP-MD5 keys of peers added later).
     sockets: Vec<Arc<TcpListener>>,
@@ -171,6 +173,7 @@ impl Speaker {
         let mut commands = HashMap::new();
         let mut states = HashMap::new();
         let mut tasks = Vec::new();
+        let mut removers = HashMap::new();
         for p in config.peers {
             let peer = p.session.peer;
             if entries.contains_key(&peer) {
@@ -187,6 +190,7 @@ impl Speaker {
                 commands: c,
                 incoming,
                 state,
+                deconfigure,
                 task,
             } = spawn_session(p.session, connector, events_tx.clone())
                 .map_err(|source| SpeakerError::Config { peer, source })?;
@@ -200,6 +204,7 @@ impl Speaker {
             );
             commands.insert(peer, c);
             states.insert(peer, state);
+            removers.insert(peer, deconfigure);
             tasks.push(task);
         }
         let entries: Peers = Arc::new(RwLock::new(entries));
@@ -226,6 +231,7 @@ impl Speaker {
                 commands,
                 states,
                 tasks,
+                removers,
                 listeners: handles,
                 sockets,
                 peers: entries,
@@ -293,6 +299,7 @@ impl Speaker {
             commands,
             incoming,
             state,
+            deconfigure,
             task,
         } = spawn_session(p.session, connector, self.events.clone())
             .map_err(|source| SpeakerError::Config { peer, source })?;
@@ -308,14 +315,15 @@ impl Speaker {
         }
         self.commands.insert(peer, commands.clone());
         self.states.insert(peer, state.clone());
+        self.removers.insert(peer, deconfigure);
         self.tasks.push(task);
         Ok((commands, state))
     }
 
     /// Stop a peer while the speaker runs: its connections are no longer
-    /// accepted, its TCP-MD5 key is removed, and its session ends with
-    /// Cease / Peer De-configured (RFC 4486) once the last holder of its
-    /// command channel drops it. Returns whether it was configured.
+    /// accepted, its TCP-MD5 key is removed, and its session ends at once
+    /// with Cease / Peer De-configured (RFC 4486 §4), whoever still holds
+    /// its command channel. Returns whether it was configured.
     pub fn remove_peer(&mut self, peer: IpAddr) -> bool {
         let keyed = self
             .peers
@@ -331,6 +339,9 @@ impl Speaker {
                     let _ = set_tcp_md5sig(&**l, peer, &[]);
                 }
             }
+        }
+        if let Some(r) = self.removers.remove(&peer) {
+            let _ = r.send(());
         }
         self.states.remove(&peer);
         self.commands.remove(&peer).is_some()
