@@ -476,3 +476,71 @@ async fn peers_added_and_removed_at_run_time() {
         Err(bgp::speaker::SpeakerError::DuplicatePeer(_))
     ));
 }
+
+// --- TTL, multihop, MSS, TCP_NODELAY on the connecting socket --------------
+
+async fn connect_with(options: TransportOptions, ebgp: bool) -> TcpStream {
+    let listener = TcpListener::bind((LO1, 0)).await.unwrap();
+    let c = TcpConnector {
+        remote: listener.local_addr().unwrap(),
+        local: None,
+        options,
+        ebgp,
+    };
+    let (s, accepted) = tokio::join!(c.connect_once(), listener.accept());
+    accepted.unwrap();
+    s.unwrap()
+}
+
+#[tokio::test]
+async fn connecting_socket_options() {
+    // eBGP: TTL 1 (directly connected) unless multihop sets it.
+    let s = connect_with(TransportOptions::default(), true).await;
+    assert_eq!(s.ttl().unwrap(), 1);
+    assert!(s.nodelay().unwrap());
+    let multihop = TransportOptions {
+        ttl: Some(5),
+        ..TransportOptions::default()
+    };
+    assert_eq!(connect_with(multihop, true).await.ttl().unwrap(), 5);
+    // iBGP: the system default.
+    let default_ttl = std::fs::read_to_string("/proc/sys/net/ipv4/ip_default_ttl")
+        .unwrap()
+        .trim()
+        .parse::<u32>()
+        .unwrap();
+    let s = connect_with(TransportOptions::default(), false).await;
+    assert_eq!(s.ttl().unwrap(), default_ttl);
+    // MSS: the segment size is capped.
+    let mss = TransportOptions {
+        mss: Some(1000),
+        ..TransportOptions::default()
+    };
+    let s = connect_with(mss, true).await;
+    let got = socket2::SockRef::from(&s).tcp_mss().unwrap();
+    assert!(got <= 1000 && got > 0, "MSS {got}");
+}
+
+#[tokio::test]
+async fn gtsm_sends_with_ttl_255() {
+    if !require_root("GTSM test") {
+        return;
+    }
+    let gtsm = TransportOptions {
+        gtsm_hops: Some(1),
+        ttl: Some(5),
+        connect_timeout: Some(Duration::from_secs(2)),
+        ..TransportOptions::default()
+    };
+    // The listener must answer with TTL 255 for the connect to complete.
+    let l = bgp::speaker::listen(SocketAddr::new(LO1, 0), &[], true).unwrap();
+    let c = TcpConnector {
+        remote: l.local_addr().unwrap(),
+        local: None,
+        options: gtsm,
+        ebgp: true,
+    };
+    let (s, accepted) = tokio::join!(c.connect_once(), l.accept());
+    accepted.unwrap();
+    assert_eq!(s.unwrap().ttl().unwrap(), 255, "GTSM overrides the TTL");
+}
