@@ -32,8 +32,9 @@ pub struct NeighborState {
     pub transitions: u64,
     /// What the session negotiated (while Established).
     pub negotiated: Option<Box<Negotiated>>,
-    /// Prefixes announced by the neighbour in this session (before policy).
-    pub received: u64,
+    /// Prefixes rejected by import policy or loop detection in this
+    /// session (received = accepted + rejected).
+    pub rejected: u64,
     /// Messages received, as far as the RIB task sees them.
     pub messages_received: MessageCounts,
     /// Messages sent, as far as the RIB task queues them.
@@ -63,7 +64,7 @@ impl NeighborState {
             established_at: None,
             transitions: 0,
             negotiated: None,
-            received: 0,
+            rejected: 0,
             messages_received: MessageCounts::default(),
             messages_sent: MessageCounts::default(),
             last_sent: None,
@@ -80,7 +81,7 @@ impl NeighborState {
         self.negotiated = Some(negotiated);
         self.established_at = Some(now);
         self.transitions += 1;
-        self.received = 0;
+        self.rejected = 0;
         self.eor_sent = false;
         self.eor_received.clear();
         self.set_state(State::Established, now);
@@ -90,7 +91,7 @@ impl NeighborState {
     pub fn down(&mut self, reason: &DownReason, now: Instant, unix: u64) {
         self.negotiated = None;
         self.established_at = None;
-        self.received = 0;
+        self.rejected = 0;
         self.eor_sent = false;
         self.eor_received.clear();
         match reason {
@@ -151,10 +152,7 @@ impl NeighborState {
             hold_time: n.map(|n| n.hold_time),
             keepalive_time: n.map(|n| n.keepalive_time),
             capabilities: n.map_or_else(Vec::new, |n| render::capabilities(&n.peer_capabilities)),
-            prefixes: PrefixCounts {
-                received: self.received,
-                ..prefixes
-            },
+            prefixes,
             messages_received: self.messages_received,
             messages_sent: self.messages_sent,
             last_notification_sent: self.last_sent.clone(),

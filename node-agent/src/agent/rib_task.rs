@@ -577,7 +577,6 @@ impl RibTask {
             .is_none_or(|n| n.decode.four_octet_as);
         if let Some(n) = self.neighbors.get_mut(&peer) {
             n.messages_received.update += 1;
-            n.received += update.prefix_count() as u64;
         }
         self.metrics.message_received(peer, MessageType::Update);
         if !update.errors.is_empty() {
@@ -594,6 +593,9 @@ impl RibTask {
                 return;
             }
         };
+        if let Some(n) = self.neighbors.get_mut(&peer) {
+            n.rejected += (outcome.rejected_policy + outcome.rejected_loop) as u64;
+        }
         if let Some(max) = outcome.max_prefix_exceeded {
             let mp = self
                 .config
@@ -639,8 +641,16 @@ impl RibTask {
                 n.peer_capabilities
                     .iter()
                     .any(|c| matches!(c, bgp::wire::Capability::EnhancedRouteRefresh))
+            })
+            // RFC 7313 §3: only when both sides advertised it.
+            && self.config.neighbor(peer).is_some_and(|c| {
+                self.config
+                    .capabilities(c)
+                    .iter()
+                    .any(|c| matches!(c, bgp::wire::Capability::EnhancedRouteRefresh))
             });
         if enhanced {
+            self.count_sent(peer, MessageType::RouteRefresh, 2);
             self.outbox.push(
                 peer,
                 SessionCommand::SendRouteRefresh(RouteRefresh {
@@ -727,18 +737,33 @@ impl RibTask {
             self.outbox
                 .push(peer, SessionCommand::SendUpdate(Box::new(u)));
         }
-        if let Some(n) = self.neighbors.get_mut(&peer) {
-            n.messages_sent.update += count;
-            if eor_due {
-                n.eor_sent = true;
-                n.messages_sent.update += families.len() as u64;
-            }
-        }
+        self.count_sent(peer, MessageType::Update, count);
         if eor_due {
+            if let Some(n) = self.neighbors.get_mut(&peer) {
+                n.eor_sent = true;
+            }
+            self.count_sent(peer, MessageType::Update, families.len() as u64);
             for f in families {
                 self.outbox.push(peer, SessionCommand::SendEndOfRib(f));
-                self.metrics.message_sent(peer, MessageType::Update);
             }
+        }
+    }
+
+    /// Count messages queued for a neighbour, in the API's counters and
+    /// the metrics alike.
+    fn count_sent(&mut self, peer: IpAddr, kind: MessageType, n: u64) {
+        if let Some(s) = self.neighbors.get_mut(&peer) {
+            let c = &mut s.messages_sent;
+            match kind {
+                MessageType::Open => c.open += n,
+                MessageType::Update => c.update += n,
+                MessageType::Notification => c.notification += n,
+                MessageType::Keepalive => c.keepalive += n,
+                MessageType::RouteRefresh => c.route_refresh += n,
+            }
+        }
+        for _ in 0..n {
+            self.metrics.message_sent(peer, kind);
         }
     }
 
@@ -774,20 +799,25 @@ impl RibTask {
         self.update_gauges();
     }
 
+    /// Received is what was accepted plus what import policy or loop
+    /// detection rejected in this session (rejected routes are not kept,
+    /// so one sent again after a ROUTE-REFRESH counts again).
+    fn prefix_counts(&self, n: &NeighborState) -> PrefixCounts {
+        let accepted = self.rib.accepted(n.id).unwrap_or(0) as u64;
+        PrefixCounts {
+            received: accepted + n.rejected,
+            accepted,
+            advertised: self.rib.advertised(n.id).unwrap_or(0) as u64,
+        }
+    }
+
     fn update_gauges(&self) {
         let loc = self.rib.loc_rib();
         self.metrics.rib_prefixes(AddressFamily::Ipv4, loc.len_v4());
         self.metrics.rib_prefixes(AddressFamily::Ipv6, loc.len_v6());
         self.metrics.rib_attribute_sets(self.rib.attribute_sets());
         for n in self.neighbors.values() {
-            self.metrics.prefixes(
-                n.address,
-                PrefixCounts {
-                    received: n.received,
-                    accepted: self.rib.accepted(n.id).unwrap_or(0) as u64,
-                    advertised: self.rib.advertised(n.id).unwrap_or(0) as u64,
-                },
-            );
+            self.metrics.prefixes(n.address, self.prefix_counts(n));
         }
     }
 
@@ -869,11 +899,7 @@ impl RibTask {
     fn neighbor(&self, addr: IpAddr) -> Option<model::Neighbor> {
         let n = self.neighbors.get(&addr)?;
         let c = self.config.neighbor(addr)?;
-        let prefixes = PrefixCounts {
-            received: 0,
-            accepted: self.rib.accepted(n.id).unwrap_or(0) as u64,
-            advertised: self.rib.advertised(n.id).unwrap_or(0) as u64,
-        };
+        let prefixes = self.prefix_counts(n);
         Some(n.view(
             Instant::now(),
             c.asn,
@@ -1091,9 +1117,7 @@ impl RibTask {
                         addr,
                         SessionCommand::SendRouteRefresh(RouteRefresh::request(f)),
                     );
-                    if let Some(n) = self.neighbors.get_mut(&addr) {
-                        n.messages_sent.route_refresh += 1;
-                    }
+                    self.count_sent(addr, MessageType::RouteRefresh, 1);
                 }
             }
         }
