@@ -423,6 +423,11 @@ impl<C: Connector> PeerTask<C> {
             }
             Action::SessionEstablished { negotiated } => {
                 let stale_path_time = self.config.stale_path_time();
+                // A connection attempt still in flight would only make a
+                // second connection to a peer we are up with.
+                if let Some(a) = self.attempt.take() {
+                    a.abort();
+                }
                 let Some(slot) = self.slot(w) else { return };
                 slot.decode = negotiated.decode;
                 slot.encode = negotiated.encode;
@@ -650,12 +655,18 @@ impl<C: Connector> PeerTask<C> {
         });
         if let Some((state, dir, negotiated)) = existing {
             if state == State::Established {
-                // RFC 4724 §4.2: a new OPEN from a peer that advertised
-                // graceful restart means it restarted: the old session is
-                // gone. Otherwise the established session wins.
-                let gr = negotiated
-                    .as_ref()
-                    .is_some_and(|n| peer_graceful_restart(&n.peer_capabilities).is_some());
+                // RFC 4724 §4.2: a new connection from a peer that
+                // advertised graceful restart, opened by the peer, means it
+                // restarted: the old session is gone. Otherwise the
+                // established session wins.
+                let new_dir = self
+                    .slot(w)
+                    .and_then(|s| s.conn.as_ref())
+                    .map(|c| c.direction);
+                let gr = new_dir == Some(ConnectionDirection::Inbound)
+                    && negotiated
+                        .as_ref()
+                        .is_some_and(|n| peer_graceful_restart(&n.peer_capabilities).is_some());
                 if gr {
                     self.feed(other, Event::TcpConnectionFails, None).await;
                 } else {
