@@ -436,6 +436,12 @@ async fn route_refresh_both_ways() {
         subtype: RouteRefreshSubtype::Reserved(9),
     }))
     .await;
+    // So is a family we did not advertise (RFC 2918 §4): only IPv4
+    // unicast without Multiprotocol capabilities.
+    p.send(&Message::RouteRefresh(RouteRefresh::request(
+        Family::IPV6_UNICAST,
+    )))
+    .await;
     let borr = RouteRefresh {
         family: Family::IPV4_UNICAST,
         subtype: RouteRefreshSubtype::BeginningOfRouteRefresh,

@@ -601,11 +601,15 @@ impl<C: Connector> PeerTask<C> {
 
     /// One whole message from a slot's reader.
     async fn frame(&mut self, w: Which, b: bytes::Bytes) {
-        let Some(slot) = self.slot(w) else { return };
-        let event = match decode_message(&b, &slot.decode) {
+        let Some(ctx) = self.slot(w).map(|s| s.decode) else {
+            return;
+        };
+        let event = match decode_message(&b, &ctx) {
             Ok(Message::Open(o)) => return self.open_received(w, o).await,
             Ok(Message::Update(u)) => {
-                slot.pending_update = Some(u);
+                if let Some(slot) = self.slot(w) {
+                    slot.pending_update = Some(u);
+                }
                 Event::UpdateMsg
             }
             Ok(Message::Keepalive) => Event::KeepAliveMsg,
@@ -620,11 +624,16 @@ impl<C: Connector> PeerTask<C> {
                 }
             }
             Ok(Message::RouteRefresh(r)) => {
-                // RFC 7313 §5: ignore a reserved subtype.
-                if matches!(r.subtype, RouteRefreshSubtype::Reserved(_)) {
+                // RFC 7313 §5: ignore a reserved subtype. RFC 2918 §4:
+                // ignore a family we did not advertise.
+                if matches!(r.subtype, RouteRefreshSubtype::Reserved(_))
+                    || !advertised(&self.config.fsm.capabilities, r.family)
+                {
                     return;
                 }
-                slot.pending_refresh = Some(r);
+                if let Some(slot) = self.slot(w) {
+                    slot.pending_refresh = Some(r);
+                }
                 Event::RouteRefreshMsg
             }
             Err(e) => {
@@ -800,6 +809,21 @@ impl<C: Connector> PeerTask<C> {
         }
         self.feed(Which::Main, Event::ManualStop, Some(n)).await;
     }
+}
+
+/// Whether we advertised `family` (RFC 4760 §8: without any Multiprotocol
+/// capability, IPv4 unicast only).
+fn advertised(caps: &[Capability], family: crate::wire::Family) -> bool {
+    let mut any = false;
+    for c in caps {
+        if let Capability::Multiprotocol(f) = c {
+            if *f == family {
+                return true;
+            }
+            any = true;
+        }
+    }
+    !any && family == crate::wire::Family::IPV4_UNICAST
 }
 
 /// The NOTIFICATION of a session-reset verdict (a header error always is).
