@@ -532,10 +532,66 @@ async fn collision_higher_local_id_keeps_our_connection() {
     assert!(!collision(Ipv4Addr::new(198, 18, 0, 0), false).await);
 }
 
+/// Simultaneous opens where our outgoing connection already went
+/// Established when the peer's OPEN arrives on its own connection: still a
+/// collision, settled by the identifiers like the peer settles it, not a
+/// restart. Returns whether the incoming (new) connection survived.
+async fn collision_after_established(peer_id: Ipv4Addr) -> bool {
+    let mut h = Harness::start(config());
+    let mut out = h.dialed().await;
+    let mut o = open(PEER_AS, 90, peer_id);
+    o.capabilities
+        .push(Capability::GracefulRestart(GracefulRestart {
+            restart_state: false,
+            notification: false,
+            restart_time: 120,
+            families: vec![],
+        }));
+    out.establish(o.clone()).await;
+    established(h.event().await);
+    let mut inc = h.incoming().await;
+    inc.expect_open().await;
+    inc.send(&Message::Open(o)).await;
+    match inc.expect().await {
+        Message::Notification(n) => {
+            assert_eq!((n.code, n.subcode), (6, 7));
+            inc.expect_eof().await;
+            // The established session goes on.
+            let u = update(PEER_AS, PEER_ID, &["198.51.100.0/24"]);
+            out.send(&Message::Update(u.clone())).await;
+            assert_eq!(h.event().await, SessionEvent::Update(Box::new(u)));
+            false
+        }
+        Message::Keepalive => {
+            let n = out.expect_notification().await;
+            assert_eq!((n.code, n.subcode), (6, 7), "the loser gets Cease 6/7");
+            let (reason, _) = down(h.event().await);
+            assert_eq!(
+                reason,
+                DownReason::NotificationSent(Notification::new(6, 7, []))
+            );
+            inc.send(&Message::Keepalive).await;
+            established(h.event().await);
+            true
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn collision_with_a_young_established_session_follows_the_identifiers() {
+    // Local 198.18.0.1 < remote 198.18.0.2: the peer's connection wins,
+    // as the peer decides too; with a lower remote identifier ours stays.
+    assert!(collision_after_established(Ipv4Addr::new(198, 18, 0, 2)).await);
+    assert!(!collision_after_established(Ipv4Addr::new(198, 18, 0, 0)).await);
+}
+
 #[tokio::test(start_paused = true)]
 async fn incoming_connection_while_established_is_refused() {
     let mut h = Harness::start(config());
     let mut p = up(&mut h, 90).await;
+    // Past the young-session window (a collision of simultaneous opens).
+    tokio::time::advance(std::time::Duration::from_secs(6)).await;
     let mut late = h.incoming().await;
     late.expect_open().await;
     late.send(&Message::Open(open(PEER_AS, 90, PEER_ID))).await;
@@ -701,6 +757,7 @@ async fn gr_new_open_while_established_replaces_the_old_session() {
     p.establish(gr_open(120, true)).await;
     established(h.event().await);
     // The peer restarted so fast that we never saw the old TCP close.
+    tokio::time::advance(std::time::Duration::from_secs(6)).await;
     let mut q = h.incoming().await;
     q.establish(gr_open(120, true)).await;
     let (reason, retention) = down(h.event().await);

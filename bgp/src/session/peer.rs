@@ -35,6 +35,12 @@ use crate::wire::{
     RouteRefreshSubtype, Update,
 };
 
+/// An Established session younger than this that sees the peer's OPEN on a
+/// second connection treats it as a connection collision (RFC 4271 §6.8)
+/// rather than a restart of the peer (RFC 4724 §4.2), unless the OPEN has
+/// the Restart State bit.
+const YOUNG_SESSION: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Everything a session needs to know about its peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
@@ -185,6 +191,8 @@ struct Slot {
     encode: Context,
     /// Set while Established.
     negotiated: Option<Box<Negotiated>>,
+    /// When the slot reached Established.
+    established_at: Option<Instant>,
     pending_update: Option<Update>,
     pending_refresh: Option<RouteRefresh>,
 }
@@ -198,6 +206,7 @@ impl Slot {
             decode: Context::default(),
             encode: Context::default(),
             negotiated: None,
+            established_at: None,
             pending_update: None,
             pending_refresh: None,
         }
@@ -433,6 +442,7 @@ impl<C: Connector> PeerTask<C> {
                 slot.encode = negotiated.encode;
                 let caps = negotiated.peer_capabilities.clone();
                 slot.negotiated = Some(Box::new(negotiated.clone()));
+                slot.established_at = Some(Instant::now());
                 tracing::info!(%peer, peer_as = negotiated.peer_as, hold = negotiated.hold_time, "session established");
                 self.emit(SessionEvent::Established(Box::new(negotiated)))
                     .await;
@@ -660,10 +670,19 @@ impl<C: Connector> PeerTask<C> {
         let other = w.opposite();
         let existing = self.slot(other).and_then(|s| {
             let dir = s.conn.as_ref()?.direction;
-            Some((s.fsm.state(), dir, s.negotiated.clone()))
+            Some((s.fsm.state(), dir, s.negotiated.clone(), s.established_at))
         });
-        if let Some((state, dir, negotiated)) = existing {
-            if state == State::Established {
+        if let Some((state, dir, negotiated, since)) = existing {
+            // Both speakers opened a connection at once and one of them
+            // already went Established on one while the other's OPEN
+            // arrives on the second: that is a collision still, not a
+            // restart; settling it by the identifiers (below) gives both
+            // sides the same survivor. A peer that restarted says so with
+            // the R bit (RFC 4724 §3).
+            let restarted =
+                peer_graceful_restart(&open.capabilities).is_some_and(|gr| gr.restart_state);
+            let young = since.is_some_and(|t| Instant::now().duration_since(t) < YOUNG_SESSION);
+            if state == State::Established && (restarted || !young) {
                 // RFC 4724 §4.2: a new connection from a peer that
                 // advertised graceful restart, opened by the peer, means it
                 // restarted: the old session is gone. Otherwise the
