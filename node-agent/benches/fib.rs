@@ -71,7 +71,7 @@ impl Netns {
 
     fn count(&self) -> usize {
         let out = Command::new("ip")
-            .args(["-n", &self.0, "-4", "route", "show", "proto", "196"])
+            .args(["-n", &self.0, "-4", "route", "show", "proto", "84"])
             .output()
             .unwrap();
         out.stdout.iter().filter(|&&b| b == b'\n').count()
@@ -248,12 +248,12 @@ fn ip_batch(prefixes: &[Prefix]) -> (Duration, Duration) {
         for p in prefixes {
             writeln!(
                 a,
-                "route add {}/{} via {GATEWAY} dev a0 proto 196",
+                "route add {}/{} via {GATEWAY} dev a0 proto 84",
                 p.addr(),
                 p.len()
             )
             .unwrap();
-            writeln!(d, "route del {}/{} proto 196", p.addr(), p.len()).unwrap();
+            writeln!(d, "route del {}/{} proto 84", p.addr(), p.len()).unwrap();
         }
     }
     let t0 = Instant::now();

@@ -131,11 +131,11 @@ impl Ns {
     }
 
     fn twill4(&self) -> Vec<String> {
-        self.routes("-4", "196")
+        self.routes("-4", "84")
     }
 
     fn twill6(&self) -> Vec<String> {
-        self.routes("-6", "196")
+        self.routes("-6", "84")
     }
 }
 
@@ -481,8 +481,8 @@ fn a_route_deleted_by_hand_is_restored() {
         ])
         .unwrap();
         fib.sync().await.unwrap();
-        ns.ip(&["route", "del", "192.0.2.0/24", "proto", "196"]);
-        ns.ip(&["-6", "route", "del", "2001:db8::/32", "proto", "196"]);
+        ns.ip(&["route", "del", "192.0.2.0/24", "proto", "84"]);
+        ns.ip(&["-6", "route", "del", "2001:db8::/32", "proto", "84"]);
         eventually("routes restored", || {
             ns.twill4().len() == 1 && ns.twill6().len() == 1
         });

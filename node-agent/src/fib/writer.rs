@@ -41,10 +41,11 @@ use super::socket::{request_ack, NetlinkSocket, SocketError};
 const ESRCH: i32 = Errno::ESRCH as i32;
 const EEXIST: i32 = Errno::EEXIST as i32;
 
-/// Twill's default routing protocol number (`rtm_protocol`): not used by
-/// any entry of iproute2's `/etc/iproute2/rt_protos` (which lists 0–4,
-/// 8–16, 18, 42, 99, 186–192).
-pub const DEFAULT_PROTOCOL: u8 = 196;
+/// Twill's default routing protocol number (`rtm_protocol`), 84 (ASCII
+/// `T`), the configuration's default: not used by the kernel's `RTPROT_*`
+/// nor by any entry of iproute2's `/etc/iproute2/rt_protos` (which lists
+/// 0–4, 8–16, 18, 42, 99, 186–192).
+pub const DEFAULT_PROTOCOL: u8 = crate::config::DEFAULT_FIB_PROTOCOL;
 
 /// The main routing table (`RT_TABLE_MAIN`).
 pub const MAIN_TABLE: u32 = 254;
