@@ -151,6 +151,14 @@ async fn two_agents_exchange_routes_and_answer_the_api() {
     assert_eq!(n.prefixes.advertised, 1, "only our own prefix goes back");
     assert_eq!(n.established_transitions, 1);
     assert!(n.capabilities.iter().any(|c| c == "ipv4-unicast"));
+    // The session's own counters: OPEN and KEEPALIVE both ways, our route
+    // and End-of-RIB out, B's route and End-of-RIB in.
+    assert!(n.messages_sent.open >= 1 && n.messages_received.open >= 1);
+    assert!(n.messages_sent.keepalive >= 1 && n.messages_received.keepalive >= 1);
+    assert!(
+        n.messages_sent.update >= 2 && n.messages_received.update >= 2,
+        "{n:?}"
+    );
 
     let out = ask(&a, |tx| ApiRequest::RibOut(peer_b, RibQuery::default(), tx)).await;
     assert_eq!(out.len(), 1);

@@ -10,6 +10,7 @@
 //!   comes down ([`SessionCommand`]).
 //! - [`graceful_restart`]: RFC 4724 helper timers and the restarting
 //!   speaker's selection deferral.
+//! - [`stats`]: messages sent and received, by type.
 //!
 //! The session never looks at routes: UPDATEs go up decoded, with their
 //! RFC 7606 findings, and UPDATEs to send come down already built.
@@ -18,8 +19,10 @@ pub mod connection;
 pub mod events;
 pub mod graceful_restart;
 pub mod peer;
+pub mod stats;
 
 pub use connection::{ConnectFuture, Connector, NoConnect, QueueSizes, Transport};
 pub use events::{PeerEvent, RouteRetention, SessionCommand, SessionEvent};
 pub use graceful_restart::{GracefulRestartConfig, Helper, SelectionDeferral};
 pub use peer::{spawn_session, SessionConfig, SessionHandle};
+pub use stats::{MessageCounts, MessageStats};

@@ -28,6 +28,9 @@ use crate::fsm::{
     resolve_collision, Action, Config, ConfigError, ConnectionDirection, DownReason, Event, Fsm,
     Keep, Negotiated, State, Timer, LARGE_HOLD_TIME,
 };
+use std::sync::Arc;
+
+use super::stats::MessageStats;
 use crate::wire::error::{code, open_subcode};
 use crate::wire::notification::cease;
 use crate::wire::{
@@ -106,6 +109,8 @@ pub struct SessionHandle<S> {
     /// The task; it ends after [`SessionCommand::StopGraceful`] or when
     /// `commands` is dropped.
     pub task: JoinHandle<()>,
+    /// Messages sent and received, by type.
+    pub stats: Arc<MessageStats>,
 }
 
 /// Start the task of one peer; it starts the FSM at once (ManualStart,
@@ -121,7 +126,9 @@ pub fn spawn_session<C: Connector>(
     let (connect_tx, connect_rx) = mpsc::channel(1);
     let (state_tx, state) = watch::channel(State::Idle);
     let (deconfigure, deconfigure_rx) = oneshot::channel();
+    let stats = Arc::new(MessageStats::default());
     let task = PeerTask {
+        stats: Arc::clone(&stats),
         deconfigure: Some(deconfigure_rx),
         main: Slot::new(template.clone()),
         template,
@@ -148,6 +155,7 @@ pub fn spawn_session<C: Connector>(
         state,
         deconfigure,
         task,
+        stats,
     })
 }
 
@@ -233,6 +241,7 @@ impl Which {
 }
 
 struct PeerTask<C: Connector> {
+    stats: Arc<MessageStats>,
     config: SessionConfig,
     connector: C,
     /// A fresh FSM in Idle, cloned for every new slot.
@@ -510,6 +519,8 @@ impl<C: Connector> PeerTask<C> {
             Ok(b) => {
                 if conn.tx.try_send(b.freeze()).is_err() {
                     tracing::warn!(%peer, msg = ?msg.message_type(), "send queue full, message dropped");
+                } else {
+                    self.stats.count_sent(msg.message_type());
                 }
             }
             Err(e) => tracing::warn!(%peer, error = %e, "cannot encode message"),
@@ -611,6 +622,10 @@ impl<C: Connector> PeerTask<C> {
 
     /// One whole message from a slot's reader.
     async fn frame(&mut self, w: Which, b: bytes::Bytes) {
+        // RFC 4271 §4.1: the type is octet 18 of the header.
+        if let Some(t) = b.get(18).copied().and_then(MessageType::from_u8) {
+            self.stats.count_received(t);
+        }
         let Some(ctx) = self.slot(w).map(|s| s.decode) else {
             return;
         };

@@ -33,7 +33,9 @@ pub use socket::{listen, TcpConnector, TransportOptions, BGP_PORT};
 pub use sockopt::{set_min_ttl, set_tcp_md5sig, MAX_MD5_KEY_LEN};
 
 use crate::fsm::{ConfigError, State};
-use crate::session::{spawn_session, PeerEvent, SessionCommand, SessionConfig, SessionHandle};
+use crate::session::{
+    spawn_session, MessageStats, PeerEvent, SessionCommand, SessionConfig, SessionHandle,
+};
 
 /// One configured peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +124,7 @@ pub struct Speaker {
     local_addrs: Vec<SocketAddr>,
     commands: HashMap<IpAddr, mpsc::Sender<SessionCommand>>,
     states: HashMap<IpAddr, watch::Receiver<State>>,
+    stats: HashMap<IpAddr, Arc<MessageStats>>,
     tasks: Vec<JoinHandle<()>>,
     /// Per peer: fire to end its session with Cease / Peer De-configured.
     removers: HashMap<IpAddr, oneshot::Sender<()>>,
@@ -172,6 +175,7 @@ impl Speaker {
         let mut entries = HashMap::new();
         let mut commands = HashMap::new();
         let mut states = HashMap::new();
+        let mut stats = HashMap::new();
         let mut tasks = Vec::new();
         let mut removers = HashMap::new();
         for p in config.peers {
@@ -192,6 +196,7 @@ impl Speaker {
                 state,
                 deconfigure,
                 task,
+                stats: st,
             } = spawn_session(p.session, connector, events_tx.clone())
                 .map_err(|source| SpeakerError::Config { peer, source })?;
             entries.insert(
@@ -204,6 +209,7 @@ impl Speaker {
             );
             commands.insert(peer, c);
             states.insert(peer, state);
+            stats.insert(peer, st);
             removers.insert(peer, deconfigure);
             tasks.push(task);
         }
@@ -230,6 +236,7 @@ impl Speaker {
                 local_addrs,
                 commands,
                 states,
+                stats,
                 tasks,
                 removers,
                 listeners: handles,
@@ -301,6 +308,7 @@ impl Speaker {
             state,
             deconfigure,
             task,
+            stats,
         } = spawn_session(p.session, connector, self.events.clone())
             .map_err(|source| SpeakerError::Config { peer, source })?;
         if let Ok(mut peers) = self.peers.write() {
@@ -315,6 +323,7 @@ impl Speaker {
         }
         self.commands.insert(peer, commands.clone());
         self.states.insert(peer, state.clone());
+        self.stats.insert(peer, stats);
         self.removers.insert(peer, deconfigure);
         self.tasks.push(task);
         Ok((commands, state))
@@ -344,7 +353,13 @@ impl Speaker {
             let _ = r.send(());
         }
         self.states.remove(&peer);
+        self.stats.remove(&peer);
         self.commands.remove(&peer).is_some()
+    }
+
+    /// A peer's message counters.
+    pub fn stats(&self, peer: IpAddr) -> Option<Arc<MessageStats>> {
+        self.stats.get(&peer).cloned()
     }
 
     /// Connections refused because they came from no configured peer.

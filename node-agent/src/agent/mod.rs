@@ -36,7 +36,7 @@ use crate::config::{ConfigChange, ValidConfig};
 use crate::fib::{ExitMode, FibConfig, FibError, FibHandle};
 use crate::metrics::Metrics;
 
-pub use rib_task::{Control, RibTask, RibTaskIo, Startup};
+pub use rib_task::{Control, NewSession, RibTask, RibTaskIo, Startup};
 
 /// How the agent runs, beyond its configuration file.
 #[derive(Debug, Clone)]
@@ -189,7 +189,11 @@ impl Agent {
         );
         for a in addresses {
             if let Some(cmds) = speaker.commands(a) {
-                task.add_session(a, cmds.clone());
+                task.add_session(NewSession {
+                    peer: a,
+                    commands: cmds.clone(),
+                    stats: speaker.stats(a),
+                });
             }
             if let Some(w) = speaker.watch_state(a) {
                 forward_states(a, w, state_tx.clone());
@@ -271,7 +275,11 @@ impl Agent {
             match self.speaker.add_peer(pc) {
                 Ok((commands, state)) => {
                     forward_states(addr, state, self.states.clone());
-                    sessions.push((addr, commands));
+                    sessions.push(NewSession {
+                        peer: addr,
+                        commands,
+                        stats: self.speaker.stats(addr),
+                    });
                 }
                 Err(e) => warn!(neighbor = %addr, "cannot start the session: {e}"),
             }

@@ -35,10 +35,6 @@ pub struct NeighborState {
     /// Prefixes rejected by import policy or loop detection in this
     /// session (received = accepted + rejected).
     pub rejected: u64,
-    /// Messages received, as far as the RIB task sees them.
-    pub messages_received: MessageCounts,
-    /// Messages sent, as far as the RIB task queues them.
-    pub messages_sent: MessageCounts,
     /// The last NOTIFICATION sent.
     pub last_sent: Option<NotificationInfo>,
     /// The last NOTIFICATION received.
@@ -65,8 +61,6 @@ impl NeighborState {
             transitions: 0,
             negotiated: None,
             rejected: 0,
-            messages_received: MessageCounts::default(),
-            messages_sent: MessageCounts::default(),
             last_sent: None,
             last_received: None,
             last_down: None,
@@ -96,11 +90,9 @@ impl NeighborState {
         self.eor_received.clear();
         match reason {
             DownReason::NotificationSent(n) => {
-                self.messages_sent.notification += 1;
                 self.last_sent = Some(render::notification(n, unix));
             }
             DownReason::NotificationReceived(n) => {
-                self.messages_received.notification += 1;
                 self.last_received = Some(render::notification(n, unix));
             }
             _ => {}
@@ -125,9 +117,11 @@ impl NeighborState {
     }
 
     /// The API's view.
+    #[allow(clippy::too_many_arguments)]
     pub fn view(
         &self,
         now: Instant,
+        (messages_received, messages_sent): (MessageCounts, MessageCounts),
         asn: u32,
         description: Option<String>,
         ibgp: bool,
@@ -153,8 +147,8 @@ impl NeighborState {
             keepalive_time: n.map(|n| n.keepalive_time),
             capabilities: n.map_or_else(Vec::new, |n| render::capabilities(&n.peer_capabilities)),
             prefixes,
-            messages_received: self.messages_received,
-            messages_sent: self.messages_sent,
+            messages_received,
+            messages_sent,
             last_notification_sent: self.last_sent.clone(),
             last_notification_received: self.last_received.clone(),
             last_down_reason: self.last_down.clone(),

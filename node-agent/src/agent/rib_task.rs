@@ -7,12 +7,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
 use bgp::fsm::State;
-use bgp::session::{PeerEvent, RouteRetention, SelectionDeferral, SessionCommand, SessionEvent};
+use bgp::session::{
+    MessageCounts as SessionCounts, MessageStats, PeerEvent, RouteRetention, SelectionDeferral,
+    SessionCommand, SessionEvent,
+};
 use bgp::wire::{Family, RouteRefresh, RouteRefreshSubtype, Update};
 use ribs::rib::{AllReachable, Rib};
 use ribs::{NextHop, PeerId, PeerKind, Prefix};
@@ -27,6 +31,34 @@ use crate::api::request::{ApiError, ApiRequest};
 use crate::config::{ConfigChange, MaxPrefixAction, SoftChange, ValidConfig};
 use crate::fib::{FibHandle, RouteChange, RouteState, Target};
 use crate::metrics::{MessageType, Metrics, UpdateErrorVerdict};
+
+const KINDS: [MessageType; 5] = [
+    MessageType::Open,
+    MessageType::Update,
+    MessageType::Notification,
+    MessageType::Keepalive,
+    MessageType::RouteRefresh,
+];
+
+fn by_kind(c: &SessionCounts, k: MessageType) -> u64 {
+    match k {
+        MessageType::Open => c.open,
+        MessageType::Update => c.update,
+        MessageType::Notification => c.notification,
+        MessageType::Keepalive => c.keepalive,
+        MessageType::RouteRefresh => c.route_refresh,
+    }
+}
+
+fn api_counts(c: SessionCounts) -> crate::api::model::MessageCounts {
+    crate::api::model::MessageCounts {
+        open: c.open,
+        update: c.update,
+        notification: c.notification,
+        keepalive: c.keepalive,
+        route_refresh: c.route_refresh,
+    }
+}
 
 use super::neighbors::{session_state, NeighborState};
 use super::outbox::Outbox;
@@ -52,7 +84,18 @@ pub enum Control {
     },
     /// The command channels of sessions just started (UPDATEs queued
     /// before they arrive wait in the outbox).
-    Sessions(Vec<(IpAddr, mpsc::Sender<SessionCommand>)>),
+    Sessions(Vec<NewSession>),
+}
+
+/// A session started for a neighbour: its command channel and counters.
+#[derive(Debug)]
+pub struct NewSession {
+    /// The neighbour.
+    pub peer: IpAddr,
+    /// Its command channel.
+    pub commands: mpsc::Sender<SessionCommand>,
+    /// Its message counters.
+    pub stats: Option<Arc<MessageStats>>,
 }
 
 /// The RIB task's inputs.
@@ -103,6 +146,10 @@ pub struct RibTask {
     metrics: Metrics,
     /// The next RIB handle for a new neighbour.
     next_id: u32,
+    /// The sessions' message counters.
+    stats: HashMap<IpAddr, Arc<MessageStats>>,
+    /// What the metrics were last given of them (received, sent).
+    reported: HashMap<IpAddr, (SessionCounts, SessionCounts)>,
 }
 
 fn unix_now() -> Duration {
@@ -226,12 +273,23 @@ impl RibTask {
             started: now,
             metrics,
             next_id,
+            stats: HashMap::new(),
+            reported: HashMap::new(),
         }
     }
 
-    /// Give the task the sessions' command channels.
-    pub fn add_session(&mut self, peer: IpAddr, commands: mpsc::Sender<SessionCommand>) {
-        self.outbox.add(peer, commands);
+    /// Give the task a session's command channel and counters.
+    pub fn add_session(&mut self, s: NewSession) {
+        self.outbox.add(s.peer, s.commands);
+        match s.stats {
+            Some(st) => {
+                self.stats.insert(s.peer, st);
+            }
+            None => {
+                self.stats.remove(&s.peer);
+            }
+        }
+        self.reported.remove(&s.peer);
     }
 
     fn emit(&self, kind: &str, neighbor: Option<IpAddr>, message: String) {
@@ -251,6 +309,10 @@ impl RibTask {
     /// Run until stopped; returns the FIB handle (for the exit mode).
     pub async fn run(mut self, mut io: RibTaskIo) -> Option<FibHandle> {
         self.flush().await;
+        // Counters the sessions keep (KEEPALIVEs) reach the metrics even
+        // when no event comes.
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deferral_deadline = self.deferral.as_ref().map(SelectionDeferral::deadline);
             let restart_at = self.neighbors.values().filter_map(|n| n.restart_at).min();
@@ -267,8 +329,8 @@ impl RibTask {
                         let _ = done.send(());
                     }
                     Some(Control::Sessions(sessions)) => {
-                        for (addr, tx) in sessions {
-                            self.outbox.add(addr, tx);
+                        for s in sessions {
+                            self.add_session(s);
                         }
                     }
                     None => {}
@@ -302,6 +364,7 @@ impl RibTask {
                     self.end_deferral().await;
                 }
                 _ = sleep_until(restart_at) => self.restart_due(),
+                _ = tick.tick() => self.update_gauges(),
                 _ = sleep_until(ready_at) => {
                     info!("readiness timeout: reporting ready");
                     let _ = self.ready.send(true);
@@ -488,16 +551,6 @@ impl RibTask {
                 if let Some(n) = self.neighbors.get_mut(&peer) {
                     n.down(&reason, now, unix);
                 }
-                match &reason {
-                    bgp::fsm::DownReason::NotificationSent(_) => {
-                        self.metrics.message_sent(peer, MessageType::Notification);
-                    }
-                    bgp::fsm::DownReason::NotificationReceived(_) => {
-                        self.metrics
-                            .message_received(peer, MessageType::Notification);
-                    }
-                    _ => {}
-                }
                 self.outbox.clear(peer);
                 let text = super::neighbors::down_reason(&reason);
                 match retention {
@@ -522,18 +575,11 @@ impl RibTask {
             SessionEvent::Update(update) => self.on_update(peer, id, &update),
             SessionEvent::EndOfRib(f) => {
                 if let Some(n) = self.neighbors.get_mut(&peer) {
-                    n.messages_received.update += 1;
                     n.eor_received.insert(f);
                 }
-                self.metrics.message_received(peer, MessageType::Update);
                 debug!(neighbor = %peer, family = %f, "End-of-RIB received");
             }
             SessionEvent::RouteRefresh(rr) => {
-                if let Some(n) = self.neighbors.get_mut(&peer) {
-                    n.messages_received.route_refresh += 1;
-                }
-                self.metrics
-                    .message_received(peer, MessageType::RouteRefresh);
                 if rr.subtype == RouteRefreshSubtype::Request {
                     self.refresh_to(peer, id, rr.family);
                 }
@@ -575,10 +621,6 @@ impl RibTask {
             .get(&peer)
             .and_then(|n| n.negotiated.as_ref())
             .is_none_or(|n| n.decode.four_octet_as);
-        if let Some(n) = self.neighbors.get_mut(&peer) {
-            n.messages_received.update += 1;
-        }
-        self.metrics.message_received(peer, MessageType::Update);
         if !update.errors.is_empty() {
             warn!(neighbor = %peer, errors = ?update.errors, "UPDATE with RFC 7606 errors");
             for e in &update.errors {
@@ -650,7 +692,6 @@ impl RibTask {
                     .any(|c| matches!(c, bgp::wire::Capability::EnhancedRouteRefresh))
             });
         if enhanced {
-            self.count_sent(peer, MessageType::RouteRefresh, 2);
             self.outbox.push(
                 peer,
                 SessionCommand::SendRouteRefresh(RouteRefresh {
@@ -732,38 +773,17 @@ impl RibTask {
                 return;
             }
         };
-        let count = updates.len() as u64;
         for u in updates {
             self.outbox
                 .push(peer, SessionCommand::SendUpdate(Box::new(u)));
         }
-        self.count_sent(peer, MessageType::Update, count);
         if eor_due {
             if let Some(n) = self.neighbors.get_mut(&peer) {
                 n.eor_sent = true;
             }
-            self.count_sent(peer, MessageType::Update, families.len() as u64);
             for f in families {
                 self.outbox.push(peer, SessionCommand::SendEndOfRib(f));
             }
-        }
-    }
-
-    /// Count messages queued for a neighbour, in the API's counters and
-    /// the metrics alike.
-    fn count_sent(&mut self, peer: IpAddr, kind: MessageType, n: u64) {
-        if let Some(s) = self.neighbors.get_mut(&peer) {
-            let c = &mut s.messages_sent;
-            match kind {
-                MessageType::Open => c.open += n,
-                MessageType::Update => c.update += n,
-                MessageType::Notification => c.notification += n,
-                MessageType::Keepalive => c.keepalive += n,
-                MessageType::RouteRefresh => c.route_refresh += n,
-            }
-        }
-        for _ in 0..n {
-            self.metrics.message_sent(peer, kind);
         }
     }
 
@@ -811,7 +831,30 @@ impl RibTask {
         }
     }
 
-    fn update_gauges(&self) {
+    /// Message counters into the metrics: the sessions count, the
+    /// metrics get the increase since the last report.
+    fn report_messages(&mut self) {
+        for (peer, st) in &self.stats {
+            let (rx, tx) = (st.received(), st.sent());
+            let (last_rx, last_tx) = self.reported.get(peer).copied().unwrap_or_default();
+            for k in KINDS {
+                self.metrics.messages_received(
+                    *peer,
+                    k,
+                    by_kind(&rx, k).saturating_sub(by_kind(&last_rx, k)),
+                );
+                self.metrics.messages_sent(
+                    *peer,
+                    k,
+                    by_kind(&tx, k).saturating_sub(by_kind(&last_tx, k)),
+                );
+            }
+            self.reported.insert(*peer, (rx, tx));
+        }
+    }
+
+    fn update_gauges(&mut self) {
+        self.report_messages();
         let loc = self.rib.loc_rib();
         self.metrics.rib_prefixes(AddressFamily::Ipv4, loc.len_v4());
         self.metrics.rib_prefixes(AddressFamily::Ipv6, loc.len_v6());
@@ -900,8 +943,14 @@ impl RibTask {
         let n = self.neighbors.get(&addr)?;
         let c = self.config.neighbor(addr)?;
         let prefixes = self.prefix_counts(n);
+        let (rx, tx) = self
+            .stats
+            .get(&addr)
+            .map(|s| (s.received(), s.sent()))
+            .unwrap_or_default();
         Some(n.view(
             Instant::now(),
+            (api_counts(rx), api_counts(tx)),
             c.asn,
             c.description.clone(),
             self.config.peer_kind(c) == PeerKind::Ibgp,
@@ -1117,7 +1166,6 @@ impl RibTask {
                         addr,
                         SessionCommand::SendRouteRefresh(RouteRefresh::request(f)),
                     );
-                    self.count_sent(addr, MessageType::RouteRefresh, 1);
                 }
             }
         }

@@ -386,6 +386,32 @@ impl Metrics {
             .inc();
     }
 
+    /// `n` more messages came in from a neighbour.
+    pub fn messages_received(&self, neighbor: IpAddr, kind: MessageType, n: u64) {
+        if n > 0 {
+            self.inner
+                .messages_received
+                .get_or_create(&MessageLabels {
+                    neighbor: Addr(neighbor),
+                    r#type: kind,
+                })
+                .inc_by(n);
+        }
+    }
+
+    /// `n` more messages went out to a neighbour.
+    pub fn messages_sent(&self, neighbor: IpAddr, kind: MessageType, n: u64) {
+        if n > 0 {
+            self.inner
+                .messages_sent
+                .get_or_create(&MessageLabels {
+                    neighbor: Addr(neighbor),
+                    r#type: kind,
+                })
+                .inc_by(n);
+        }
+    }
+
     /// A message went out to a neighbour.
     pub fn message_sent(&self, neighbor: IpAddr, kind: MessageType) {
         self.inner
