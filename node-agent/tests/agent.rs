@@ -107,7 +107,8 @@ async fn two_agents_exchange_routes_and_answer_the_api() {
         "198.18.20.0/24",
     ))
     .unwrap();
-    let a = Agent::start(a_cfg, Options::default(), Metrics::new())
+    let a_metrics = Metrics::new();
+    let a = Agent::start(a_cfg, Options::default(), a_metrics.clone())
         .await
         .unwrap();
     let b = Agent::start(b_cfg, Options::default(), Metrics::new())
@@ -158,6 +159,32 @@ async fn two_agents_exchange_routes_and_answer_the_api() {
     assert!(
         n.messages_sent.update >= 2 && n.messages_received.update >= 2,
         "{n:?}"
+    );
+
+    // The metrics after this exchange (the RIB task reports them after
+    // every batch of events and every 5 s).
+    wait_for("the metrics to count B's messages", || async {
+        a_metrics.encode().contains(
+            "twill_bgp_messages_received_total{neighbor=\"127.0.0.2\",type=\"keepalive\"}",
+        )
+    })
+    .await;
+    let text = a_metrics.encode();
+    for line in [
+        "twill_bgp_session_state{neighbor=\"127.0.0.2\"} 6",
+        "twill_bgp_prefixes_accepted{neighbor=\"127.0.0.2\"} 1",
+        "twill_bgp_prefixes_received{neighbor=\"127.0.0.2\"} 1",
+        "twill_bgp_prefixes_advertised{neighbor=\"127.0.0.2\"} 1",
+        "twill_rib_prefixes{family=\"ipv4\"} 2",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    assert!(
+        text.contains("twill_bgp_established_transitions_total{neighbor=\"127.0.0.2\"} 1"),
+        "{text}"
     );
 
     let out = ask(&a, |tx| ApiRequest::RibOut(peer_b, RibQuery::default(), tx)).await;
