@@ -629,28 +629,54 @@ fn sessions_run(
     let cpu0 = dut::cpu_time(&running.pids);
     let start = epoch.elapsed().as_nanos() as u64;
     let stop = Arc::new(AtomicBool::new(false));
+    // Injectors that could not establish: the run fails at once.
+    let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut threads = Vec::new();
     for (s, bytes) in setup.injectors.iter().copied().zip(streams) {
         let ns = b.inj_ns.name.clone();
         let remote = setup.towards_injectors;
         let stop = stop.clone();
+        let failed = failed.clone();
         threads.push(thread::spawn(
             move || -> Result<(u64, Duration), BenchError> {
                 speaker::enter_namespace(&ns)?;
-                let stream = speaker::establish(s.addr, remote, s.asn, Duration::from_secs(60))?;
+                let stream = speaker::establish(s.addr, remote, s.asn, Duration::from_secs(60))
+                    .inspect_err(|_| {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    })?;
                 let up = epoch.elapsed().as_nanos() as u64;
                 let writer = Mutex::new(stream);
-                let sent = speaker::inject(&writer, &bytes, epoch)?;
-                // Hold the session open until the run ends.
-                let ka = Arc::new(writer);
-                let k = speaker::keepalives(ka, stop.clone());
+                let sent = speaker::inject(&writer, &bytes, epoch).inspect_err(|_| {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                })?;
+                // Hold the session open until the run ends, reading (and
+                // dropping) what the DUT sends: the other peers' routes
+                // must not back up in this socket.
+                let mut reader = writer
+                    .lock()
+                    .map_err(|_| BenchError::Run("lock poisoned".into()))?
+                    .try_clone()
+                    .map_err(|e| BenchError::Run(format!("{e}")))?;
+                let k = speaker::keepalives(Arc::new(writer), stop.clone());
+                speaker::drain(&mut reader, &stop);
                 let _ = k.join();
                 Ok((up, sent.cpu))
             },
         ));
     }
     let result = wait_until("monitor", opts.timeout, Duration::from_millis(1), || {
+        if failed.load(Ordering::Relaxed) > 0 {
+            return Some(0);
+        }
         mons.all_reached()
+    })
+    .and_then(|end| {
+        let n = failed.load(Ordering::Relaxed);
+        if n > 0 {
+            Err(BenchError::Run(format!("{n} sessions not Established")))
+        } else {
+            Ok(end)
+        }
     });
     let cpu = dut::cpu_time(&running.pids).saturating_sub(cpu0);
     let rss = dut::peak_rss(&running.pids);

@@ -186,6 +186,23 @@ pub fn keepalives(writer: Arc<Mutex<TcpStream>>, stop: Arc<AtomicBool>) -> threa
     })
 }
 
+/// Reads and drops whatever arrives on `stream` until `stop` or the end
+/// of the connection.
+pub fn drain(stream: &mut TcpStream, stop: &AtomicBool) {
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+    let mut buf = vec![0u8; 64 * 1024];
+    while !stop.load(Ordering::Relaxed) {
+        match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(_) => return,
+        }
+    }
+}
+
 /// What a monitor publishes while it runs (shared with the runner).
 #[derive(Debug, Default)]
 pub struct MonitorState {
