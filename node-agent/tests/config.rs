@@ -366,6 +366,7 @@ fn the_example_file_parses_to_exactly_these_values() {
                 large_communities: strings(&["64512:1:2"]),
                 med: Some(0),
                 local_pref: Some(100),
+                unreachable: false,
             },
             Originate {
                 prefix: "fd00:198:18:8000::/64".into(),
@@ -373,6 +374,7 @@ fn the_example_file_parses_to_exactly_these_values() {
                 large_communities: vec![],
                 med: None,
                 local_pref: None,
+                unreachable: false,
             },
         ],
         fib: Fib {

@@ -625,3 +625,48 @@ fn onlink_and_link_local_next_hops() {
             .all(|e| e.state == RouteState::Installed));
     });
 }
+
+/// The whole agent in a namespace: an originated prefix configured with
+/// `unreachable` gets an unreachable kernel route of ours; a reload that
+/// turns it off removes it, and nothing else is written.
+#[test]
+fn agent_installs_an_unreachable_route_for_its_own_prefix() {
+    if skip() {
+        return;
+    }
+    let ns = Netns::new();
+    ns.run(|ns| async move {
+        let yaml = |unreachable: bool| {
+            format!(
+                "local_asn: 65001\nrouter_id: 198.18.0.1\nlisten: {{ addresses: [198.18.0.1], port: 17979 }}\n\
+                 originate:\n  - prefix: 198.19.5.0/24\n    unreachable: {unreachable}\n  - prefix: 198.19.6.0/24\n"
+            )
+        };
+        let config = node_agent::config::from_yaml(&yaml(true)).unwrap();
+        let mut agent = node_agent::agent::Agent::start(
+            config,
+            node_agent::agent::Options::default(),
+            node_agent::metrics::Metrics::new(),
+        )
+        .await
+        .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while ns.twill4().is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            ns.twill4(),
+            vec!["unreachable 198.19.5.0/24".to_string()]
+        );
+        agent
+            .reconfigure(node_agent::config::from_yaml(&yaml(false)).unwrap())
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !ns.twill4().is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(ns.twill4().is_empty(), "{:?}", ns.twill4());
+        agent.stop().await;
+    });
+}

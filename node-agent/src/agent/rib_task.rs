@@ -150,6 +150,9 @@ pub struct RibTask {
     stats: HashMap<IpAddr, Arc<MessageStats>>,
     /// What the metrics were last given of them (received, sent).
     reported: HashMap<IpAddr, (SessionCounts, SessionCounts)>,
+    /// Originated prefixes that get an unreachable kernel route while no
+    /// learned route is better (`originate[].unreachable`).
+    unreachable: std::collections::HashSet<Prefix>,
 }
 
 fn unix_now() -> Duration {
@@ -168,6 +171,17 @@ fn local_address_towards(peer: IpAddr) -> Option<IpAddr> {
     let s = UdpSocket::bind(bind).ok()?;
     s.connect(SocketAddr::new(peer, 179)).ok()?;
     Some(s.local_addr().ok()?.ip())
+}
+
+/// The originated prefixes configured with `unreachable`.
+fn unreachable_prefixes(config: &ValidConfig) -> std::collections::HashSet<Prefix> {
+    config
+        .config()
+        .originate
+        .iter()
+        .filter(|o| o.unreachable)
+        .filter_map(|o| crate::config::parse::prefix(&o.prefix).ok())
+        .collect()
 }
 
 /// Our address of the other family on the interface that holds `local`
@@ -259,6 +273,7 @@ impl RibTask {
         let deferral = restarting
             .then(|| SelectionDeferral::new(neighbors.keys().copied(), now, selection_deferral));
         let next_id = ids.len() as u32 + 1;
+        let unreachable = unreachable_prefixes(&config);
         RibTask {
             config,
             rib,
@@ -275,6 +290,7 @@ impl RibTask {
             next_id,
             stats: HashMap::new(),
             reported: HashMap::new(),
+            unreachable,
         }
     }
 
@@ -379,6 +395,32 @@ impl RibTask {
     fn reconfigure(&mut self, config: ValidConfig, change: &ConfigChange) {
         self.config = config;
         let now = Instant::now();
+        let unreachable = unreachable_prefixes(&self.config);
+        if let Some(fib) = &self.fib {
+            let mut toggled: Vec<RouteChange> = Vec::new();
+            for p in unreachable.difference(&self.unreachable) {
+                if self
+                    .rib
+                    .best(p)
+                    .is_none_or(|(b, _)| b.peer == PeerId::LOCAL)
+                {
+                    toggled.push(RouteChange::unreachable(*p));
+                }
+            }
+            for p in self.unreachable.difference(&unreachable) {
+                if self
+                    .rib
+                    .best(p)
+                    .is_none_or(|(b, _)| b.peer == PeerId::LOCAL)
+                {
+                    toggled.push(RouteChange::withdraw(*p));
+                }
+            }
+            if !toggled.is_empty() {
+                let _ = fib.apply(toggled);
+            }
+        }
+        self.unreachable = unreachable;
         let reset: Vec<IpAddr> = change.neighbors_reset.iter().map(|r| r.address).collect();
         for addr in change.neighbors_removed.iter().chain(&reset) {
             if let Some(n) = self.neighbors.remove(addr) {
@@ -808,8 +850,18 @@ impl RibTask {
         if !changes.is_empty() {
             debug!(changes = changes.len(), "FIB changes");
             if let Some(fib) = &self.fib {
-                let changes: Vec<RouteChange> =
-                    changes.into_iter().map(RouteChange::from).collect();
+                let changes: Vec<RouteChange> = changes
+                    .into_iter()
+                    .map(|c| {
+                        // Our own prefix with no better route: unreachable
+                        // rather than nothing, when so configured.
+                        if c.next_hops.is_none() && self.unreachable.contains(&c.prefix) {
+                            RouteChange::unreachable(c.prefix)
+                        } else {
+                            RouteChange::from(c)
+                        }
+                    })
+                    .collect();
                 if let Err(e) = fib.apply(changes) {
                     warn!("FIB: {e}");
                 }

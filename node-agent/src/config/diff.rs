@@ -181,6 +181,21 @@ pub fn diff(old: &ValidConfig, new: &ValidConfig) -> ConfigChange {
         }
     }
     originate(&old.originated, &new.originated, &mut ch);
+    // The kernel side of an originated prefix (`unreachable`) changed.
+    let unreachable = |c: &super::Config| -> Vec<String> {
+        c.originate
+            .iter()
+            .filter(|x| x.unreachable)
+            .map(|x| x.prefix.clone())
+            .collect()
+    };
+    if unreachable(o) != unreachable(n) {
+        for (p, _) in &new.originated {
+            if !ch.originate_added.contains(p) && !ch.originate_changed.contains(p) {
+                ch.originate_changed.push(*p);
+            }
+        }
+    }
     ch.fib = o.fib != n.fib;
     ch.api = o.api != n.api;
     ch.metrics = o.metrics != n.metrics;

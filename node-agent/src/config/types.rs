@@ -162,6 +162,12 @@ pub struct Originate {
     /// LOCAL_PREF towards iBGP peers (RFC 4271 §5.1.5).
     #[serde(default)]
     pub local_pref: Option<u32>,
+    /// Also install an unreachable route for the prefix in the kernel (the
+    /// node's own pod CIDR, as Calico does): traffic to addresses of it
+    /// that no more specific route covers fails at once instead of
+    /// following the default route. Not for Service addresses.
+    #[serde(default)]
+    pub unreachable: bool,
 }
 
 /// The kernel routing table (the FIB writer).

@@ -161,6 +161,7 @@ fn route(prefix: String, attrs: &Attributes) -> Originate {
         large_communities: attrs.large_communities.clone(),
         med: None,
         local_pref: None,
+        unreachable: false,
     }
 }
 
