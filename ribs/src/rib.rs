@@ -1055,7 +1055,8 @@ impl Rib {
         }
         self.fib.push(prefix);
         if after.best != before.best {
-            self.export_prefix(prefix, best.as_ref());
+            let before_from = before.best.map(|(peer, _, _)| peer);
+            self.export_prefix(prefix, best.as_ref(), before_from);
         }
     }
 
@@ -1238,23 +1239,34 @@ impl Rib {
 
     /// Pass the new best path of `prefix` (`None`: no route) to every
     /// Established peer.
-    fn export_prefix(&mut self, prefix: Prefix, best: Option<&Path>) {
+    ///
+    /// `before_from` is the source of the previous best path, if there was
+    /// one: a peer that had no best path to hear about before (no previous
+    /// best, or the previous best came from it: nothing is sent back to its
+    /// source) needs no withdrawal looked up, the common case while a table
+    /// comes in.
+    fn export_prefix(&mut self, prefix: Prefix, best: Option<&Path>, before_from: Option<PeerId>) {
         if self.up_peers == 0 {
             return;
         }
-        let ids: Vec<PeerId> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.up)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
+        // Peer ids are few and kept in order: walk them without collecting.
+        let mut next = self.peers.keys().next().copied();
+        while let Some(id) = next {
+            next = self
+                .peers
+                .range((std::ops::Bound::Excluded(id), std::ops::Bound::Unbounded))
+                .next()
+                .map(|(k, _)| *k);
+            if !self.peers.get(&id).is_some_and(|p| p.up) {
+                continue;
+            }
             let attrs = best.and_then(|b| self.export_one(prefix, b, id, &mut None));
             let Some(p) = self.peers.get_mut(&id) else {
                 continue;
             };
             match attrs {
                 Some(a) => p.out.announce(prefix, 0, a),
+                None if before_from.is_none() || before_from == Some(id) => {}
                 None => p.out.withdraw(prefix, 0),
             }
         }

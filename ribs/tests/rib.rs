@@ -722,3 +722,56 @@ fn only_negotiated_families_are_sent() {
         "no IPv4 NLRI on an IPv6-only session"
     );
 }
+
+#[test]
+fn a_peer_whose_route_becomes_best_gets_the_old_one_withdrawn() {
+    let mut r = rib();
+    r.add_peer(peer(2, 65002, false)).unwrap();
+    r.add_peer(peer(3, 65003, false)).unwrap();
+    r.peer_up(PeerId(2)).unwrap();
+    r.peer_up(PeerId(3)).unwrap();
+    r.apply_update(
+        PeerId(2),
+        &announce(
+            &["198.19.0.0/24"],
+            &[65002, 65100, 65101],
+            [198, 18, 0, 2],
+            vec![],
+        ),
+        true,
+    )
+    .unwrap();
+    assert_eq!(sent(&mut r, 3).len(), 1, "peer 2's route told to peer 3");
+    assert!(sent(&mut r, 2).is_empty(), "nothing back to its source");
+    // Peer 3's shorter path wins: peer 3 must hear the old route withdrawn,
+    // peer 2 must hear the new one.
+    r.apply_update(
+        PeerId(3),
+        &announce(&["198.19.0.0/24"], &[65003], [198, 18, 0, 3], vec![]),
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        sent(&mut r, 3),
+        vec![(Prefix::V4(p("198.19.0.0/24")), None)]
+    );
+    let to2 = sent(&mut r, 2);
+    assert_eq!(to2.len(), 1);
+    assert_eq!(
+        to2[0].1.as_ref().unwrap().as_path,
+        AsPath::sequence(vec![LOCAL_AS, 65003])
+    );
+    // A third path from peer 2 that is worse changes nothing for anyone.
+    r.apply_update(
+        PeerId(2),
+        &announce(
+            &["198.19.0.0/24"],
+            &[65002, 65100, 65101, 65102],
+            [198, 18, 0, 2],
+            vec![],
+        ),
+        true,
+    )
+    .unwrap();
+    assert!(sent(&mut r, 2).is_empty() && sent(&mut r, 3).is_empty());
+}
