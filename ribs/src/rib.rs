@@ -248,6 +248,11 @@ pub struct Rib {
     fib: Vec<Prefix>,
     /// Established peers (no export work at all while there are none).
     up_peers: usize,
+    /// Stale routes of all peers (graceful restart): while there are none,
+    /// a route change costs no stale-set lookup.
+    stale_total: usize,
+    /// Reused list of Established peers for [`Rib::export_prefix`].
+    export_ids: Vec<PeerId>,
 }
 
 /// Errors of RIB operations.
@@ -398,6 +403,8 @@ impl Rib {
             resolver,
             fib: Vec::new(),
             up_peers: 0,
+            stale_total: 0,
+            export_ids: Vec::new(),
         }
     }
 
@@ -556,6 +563,7 @@ impl Rib {
         p.up = false;
         p.out = AdjRibOut::new();
         p.max_prefix_reported = false;
+        self.stale_total -= p.stale.len();
         p.stale = HashSet::default();
         if let Some(pre) = p.adj_in_pre.as_mut() {
             pre.clear();
@@ -599,6 +607,7 @@ impl Rib {
         p.out = AdjRibOut::new();
         p.max_prefix_reported = false;
         let mut stale = std::mem::take(&mut p.stale);
+        self.stale_total -= stale.len();
         stale.reserve(p.accepted);
         for (prefix, d) in self.loc.iter() {
             for path in d.paths().iter().filter(|path| path.peer == id) {
@@ -606,6 +615,7 @@ impl Rib {
             }
         }
         let n = stale.len();
+        self.stale_total += n;
         if let Some(p) = self.peers.get_mut(&id) {
             p.stale = stale;
         }
@@ -628,6 +638,7 @@ impl Rib {
         if p.stale.is_empty() {
             p.stale = HashSet::default(); // give the memory back
         }
+        self.stale_total -= swept.len();
         swept.sort_unstable();
         let mut n = 0;
         for (prefix, path_id) in swept {
@@ -644,9 +655,12 @@ impl Rib {
     /// A route of `peer` was announced or withdrawn again: not stale.
     #[inline]
     fn refreshed(&mut self, peer: PeerId, prefix: Prefix, path_id: u32) {
+        if self.stale_total == 0 {
+            return;
+        }
         if let Some(p) = self.peers.get_mut(&peer) {
-            if !p.stale.is_empty() {
-                p.stale.remove(&(prefix, path_id));
+            if p.stale.remove(&(prefix, path_id)) {
+                self.stale_total -= 1;
             }
         }
     }
@@ -1249,17 +1263,10 @@ impl Rib {
         if self.up_peers == 0 {
             return;
         }
-        // Peer ids are few and kept in order: walk them without collecting.
-        let mut next = self.peers.keys().next().copied();
-        while let Some(id) = next {
-            next = self
-                .peers
-                .range((std::ops::Bound::Excluded(id), std::ops::Bound::Unbounded))
-                .next()
-                .map(|(k, _)| *k);
-            if !self.peers.get(&id).is_some_and(|p| p.up) {
-                continue;
-            }
+        let mut ids = std::mem::take(&mut self.export_ids);
+        ids.clear();
+        ids.extend(self.peers.iter().filter(|(_, p)| p.up).map(|(id, _)| *id));
+        for &id in &ids {
             let attrs = best.and_then(|b| self.export_one(prefix, b, id, &mut None));
             let Some(p) = self.peers.get_mut(&id) else {
                 continue;
@@ -1270,6 +1277,7 @@ impl Rib {
                 None => p.out.withdraw(prefix, 0),
             }
         }
+        self.export_ids = ids;
     }
 
     /// The interned export attributes of the best path `best` of `prefix`
