@@ -214,6 +214,40 @@ fn other_family_address(local: IpAddr) -> Option<IpAddr> {
         })
 }
 
+/// Our address on the session with `peer`: the configured source
+/// address, else the one the kernel picks.
+fn local_address(config: &ValidConfig, peer: IpAddr) -> Option<IpAddr> {
+    config
+        .neighbor(peer)
+        .and_then(|n| n.source_address)
+        .or_else(|| local_address_towards(peer))
+}
+
+/// The address families configured for `peer`.
+fn families_of(config: &ValidConfig, peer: IpAddr) -> Vec<Family> {
+    config
+        .neighbor(peer)
+        .map(|c| {
+            config
+                .families(c)
+                .iter()
+                .map(|f| f.family.family())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Put a configured neighbour into the RIB before its session is up (its
+/// identifier is learned from its OPEN).
+fn add_to_rib(rib: &mut Rib, config: &ValidConfig, peer: IpAddr, id: PeerId) {
+    let nh = local_address(config, peer).map_or(NextHop::Local, next_hop_of);
+    if let Some(pc) = config.peer_config(peer, id, std::net::Ipv4Addr::UNSPECIFIED, nh) {
+        if let Err(e) = rib.add_peer(pc) {
+            warn!(neighbor = %peer, "RIB refused the neighbour: {e}");
+        }
+    }
+}
+
 /// Our next hops on a session whose local address is `local`.
 fn session_next_hops(local: Option<IpAddr>) -> (NextHop, Option<NextHop>) {
     match local {
@@ -257,16 +291,7 @@ impl RibTask {
         let mut ids = HashMap::new();
         for (k, n) in config.config().neighbors.iter().enumerate() {
             let id = PeerId(k as u32 + 1);
-            let nh = n
-                .source_address
-                .or_else(|| local_address_towards(n.address))
-                .map_or(NextHop::Local, next_hop_of);
-            if let Some(pc) = config.peer_config(n.address, id, std::net::Ipv4Addr::UNSPECIFIED, nh)
-            {
-                if let Err(e) = rib.add_peer(pc) {
-                    warn!(neighbor = %n.address, "RIB refused the neighbour: {e}");
-                }
-            }
+            add_to_rib(&mut rib, &config, n.address, id);
             neighbors.insert(n.address, NeighborState::new(n.address, id, now));
             ids.insert(id, n.address);
         }
@@ -434,20 +459,7 @@ impl RibTask {
         for &addr in change.neighbors_added.iter().chain(&reset) {
             let id = PeerId(self.next_id);
             self.next_id += 1;
-            let nh = self
-                .config
-                .neighbor(addr)
-                .and_then(|n| n.source_address)
-                .or_else(|| local_address_towards(addr))
-                .map_or(NextHop::Local, next_hop_of);
-            if let Some(pc) = self
-                .config
-                .peer_config(addr, id, std::net::Ipv4Addr::UNSPECIFIED, nh)
-            {
-                if let Err(e) = self.rib.add_peer(pc) {
-                    warn!(neighbor = %addr, "RIB: {e}");
-                }
-            }
+            add_to_rib(&mut self.rib, &self.config, addr, id);
             self.neighbors
                 .insert(addr, NeighborState::new(addr, id, now));
             self.ids.insert(id, addr);
@@ -505,23 +517,7 @@ impl RibTask {
                 // the routes kept before policy; otherwise the peer is
                 // asked to send them again (RFC 2918).
                 if !self.rib.reapply_import(id).unwrap_or(false) {
-                    let families: Vec<Family> = self
-                        .config
-                        .neighbor(u.address)
-                        .map(|c| {
-                            self.config
-                                .families(c)
-                                .iter()
-                                .map(|f| f.family.family())
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    for f in families {
-                        self.outbox.push(
-                            u.address,
-                            SessionCommand::SendRouteRefresh(RouteRefresh::request(f)),
-                        );
-                    }
+                    self.request_refresh(u.address);
                 }
             }
             if export && up {
@@ -566,12 +562,7 @@ impl RibTask {
         let now = Instant::now();
         match ev.event {
             SessionEvent::Established(negotiated) => {
-                let local = self
-                    .config
-                    .neighbor(peer)
-                    .and_then(|n| n.source_address)
-                    .or_else(|| local_address_towards(peer));
-                let (nh, other) = session_next_hops(local);
+                let (nh, other) = session_next_hops(local_address(&self.config, peer));
                 if let Some(mut pc) = self.config.peer_config(peer, id, negotiated.peer_id, nh) {
                     pc.other_family_next_hop = other;
                     pc.families = self.negotiated_families(peer, &negotiated);
@@ -633,19 +624,20 @@ impl RibTask {
         }
     }
 
+    /// Ask a neighbour to send its routes again, for each configured family
+    /// (RFC 2918).
+    fn request_refresh(&mut self, peer: IpAddr) {
+        for f in families_of(&self.config, peer) {
+            self.outbox.push(
+                peer,
+                SessionCommand::SendRouteRefresh(RouteRefresh::request(f)),
+            );
+        }
+    }
+
     /// The families both sides listed (RFC 4760 §8).
     fn negotiated_families(&self, peer: IpAddr, n: &bgp::fsm::Negotiated) -> ribs::rib::Families {
-        let ours: Vec<Family> = self
-            .config
-            .neighbor(peer)
-            .map(|c| {
-                self.config
-                    .families(c)
-                    .iter()
-                    .map(|f| f.family.family())
-                    .collect()
-            })
-            .unwrap_or_default();
+        let ours = families_of(&self.config, peer);
         let theirs: Vec<Family> = n
             .peer_capabilities
             .iter()
@@ -797,17 +789,6 @@ impl RibTask {
         };
         let ctx = neg.encode;
         let eor_due = !n.eor_sent;
-        let families: Vec<Family> = self
-            .config
-            .neighbor(peer)
-            .map(|c| {
-                self.config
-                    .families(c)
-                    .iter()
-                    .map(|f| f.family.family())
-                    .collect()
-            })
-            .unwrap_or_default();
         let updates = match self.rib.take_updates(id, &ctx) {
             Ok(u) => u,
             Err(e) => {
@@ -823,7 +804,7 @@ impl RibTask {
             if let Some(n) = self.neighbors.get_mut(&peer) {
                 n.eor_sent = true;
             }
-            for f in families {
+            for f in families_of(&self.config, peer) {
                 self.outbox.push(peer, SessionCommand::SendEndOfRib(f));
             }
         }
@@ -1202,23 +1183,7 @@ impl RibTask {
                 // applied again at once; the refresh request covers the
                 // rest (RFC 2918).
                 let _ = self.rib.reapply_import(id);
-                let families: Vec<Family> = self
-                    .config
-                    .neighbor(addr)
-                    .map(|c| {
-                        self.config
-                            .families(c)
-                            .iter()
-                            .map(|f| f.family.family())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                for f in families {
-                    self.outbox.push(
-                        addr,
-                        SessionCommand::SendRouteRefresh(RouteRefresh::request(f)),
-                    );
-                }
+                self.request_refresh(addr);
             }
         }
         self.emit("session", Some(addr), "operator action".to_string());
