@@ -356,3 +356,17 @@ fn services_each_their_own_flag() {
         }
     );
 }
+
+#[test]
+fn an_unreachable_route_turned_on_changes_only_that_prefix() {
+    assert_eq!(
+        change(
+            "  - prefix: 198.18.129.0/24\n",
+            "  - prefix: 198.18.129.0/24\n    unreachable: true\n"
+        ),
+        ConfigChange {
+            originate_changed: vec![pfx("198.18.129.0/24")],
+            ..ConfigChange::default()
+        }
+    );
+}

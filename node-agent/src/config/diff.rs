@@ -11,7 +11,7 @@
 //! ROUTE-REFRESH (RFC 2918), a changed export policy by sending the
 //! difference. Other neighbours are not touched.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ribs::policy::{Disposition, Term};
@@ -181,19 +181,22 @@ pub fn diff(old: &ValidConfig, new: &ValidConfig) -> ConfigChange {
         }
     }
     originate(&old.originated, &new.originated, &mut ch);
-    // The kernel side of an originated prefix (`unreachable`) changed.
-    let unreachable = |c: &super::Config| -> Vec<String> {
-        c.originate
+    // The kernel side of an originated prefix (`unreachable`) changed:
+    // the prefix changed, like one with other attributes.
+    let unreachable = |c: &ValidConfig| -> BTreeSet<Prefix> {
+        c.config
+            .originate
             .iter()
             .filter(|x| x.unreachable)
-            .map(|x| x.prefix.clone())
+            .filter_map(|x| super::parse::prefix(&x.prefix).ok())
             .collect()
     };
-    if unreachable(o) != unreachable(n) {
-        for (p, _) in &new.originated {
-            if !ch.originate_added.contains(p) && !ch.originate_changed.contains(p) {
-                ch.originate_changed.push(*p);
-            }
+    let (uo, un) = (unreachable(old), unreachable(new));
+    for p in uo.symmetric_difference(&un) {
+        let kept = old.originated.iter().any(|(q, _)| q == p)
+            && new.originated.iter().any(|(q, _)| q == p);
+        if kept && !ch.originate_changed.contains(p) {
+            ch.originate_changed.push(*p);
         }
     }
     ch.fib = o.fib != n.fib;
