@@ -156,97 +156,49 @@ impl Speaker {
             config.event_queue
         };
         let (events_tx, events) = mpsc::channel(queue);
-        let mut md5 = Vec::new();
-        for p in &config.peers {
-            if let Some(k) = &p.transport.md5_key {
-                if k.len() > MAX_MD5_KEY_LEN {
-                    return Err(SpeakerError::Md5KeyTooLong(p.session.peer));
-                }
-                md5.push((p.session.peer, k.clone()));
-            }
-        }
+        // TTL 255 on the listeners when any peer uses GTSM (RFC 5082);
+        // TCP-MD5 keys go on them peer by peer in `add_peer`.
         let gtsm = config.peers.iter().any(|p| p.transport.gtsm_hops.is_some());
-        let mut listeners = Vec::new();
+        let mut sockets = Vec::new();
+        let mut local_addrs = Vec::new();
         for &addr in &config.listen {
             let l =
-                listen(addr, &md5, gtsm).map_err(|source| SpeakerError::Listen { addr, source })?;
-            listeners.push(l);
-        }
-        let mut entries = HashMap::new();
-        let mut commands = HashMap::new();
-        let mut states = HashMap::new();
-        let mut stats = HashMap::new();
-        let mut tasks = Vec::new();
-        let mut removers = HashMap::new();
-        for p in config.peers {
-            let peer = p.session.peer;
-            if entries.contains_key(&peer) {
-                return Err(SpeakerError::DuplicatePeer(peer));
-            }
-            let connector = TcpConnector {
-                remote: SocketAddr::new(peer, p.port),
-                local: p.local_address,
-                options: p.transport.clone(),
-                ebgp: p.ebgp(),
-            };
-            let ebgp = p.ebgp();
-            let SessionHandle {
-                commands: c,
-                incoming,
-                state,
-                deconfigure,
-                task,
-                stats: st,
-            } = spawn_session(p.session, connector, events_tx.clone())
-                .map_err(|source| SpeakerError::Config { peer, source })?;
-            entries.insert(
-                peer,
-                PeerEntry {
-                    incoming,
-                    transport: p.transport,
-                    ebgp,
-                },
+                listen(addr, &[], gtsm).map_err(|source| SpeakerError::Listen { addr, source })?;
+            local_addrs.push(
+                l.local_addr()
+                    .map_err(|source| SpeakerError::Listen { addr, source })?,
             );
-            commands.insert(peer, c);
-            states.insert(peer, state);
-            stats.insert(peer, st);
-            removers.insert(peer, deconfigure);
-            tasks.push(task);
+            sockets.push(Arc::new(l));
         }
-        let entries: Peers = Arc::new(RwLock::new(entries));
-        let rejected = Arc::new(AtomicU64::new(0));
-        let mut local_addrs = Vec::new();
-        let mut handles = Vec::new();
-        let mut sockets = Vec::new();
-        for l in listeners {
-            local_addrs.push(l.local_addr().map_err(|source| SpeakerError::Listen {
-                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-                source,
-            })?);
-            let l = Arc::new(l);
-            sockets.push(Arc::clone(&l));
-            handles.push(tokio::spawn(accept_loop(
-                l,
-                Arc::clone(&entries),
-                Arc::clone(&rejected),
-            )));
+        let mut speaker = Speaker {
+            local_addrs,
+            commands: HashMap::new(),
+            states: HashMap::new(),
+            stats: HashMap::new(),
+            tasks: Vec::new(),
+            removers: HashMap::new(),
+            listeners: Vec::new(),
+            sockets,
+            peers: Arc::new(RwLock::new(HashMap::new())),
+            events: events_tx,
+            rejected: Arc::new(AtomicU64::new(0)),
+        };
+        for p in config.peers {
+            speaker.add_peer(p)?;
         }
-        Ok((
-            Speaker {
-                local_addrs,
-                commands,
-                states,
-                stats,
-                tasks,
-                removers,
-                listeners: handles,
-                sockets,
-                peers: entries,
-                events: events_tx,
-                rejected,
-            },
-            events,
-        ))
+        // Accept only once every peer (and its key) is known.
+        speaker.listeners = speaker
+            .sockets
+            .iter()
+            .map(|l| {
+                tokio::spawn(accept_loop(
+                    Arc::clone(l),
+                    Arc::clone(&speaker.peers),
+                    Arc::clone(&speaker.rejected),
+                ))
+            })
+            .collect();
+        Ok((speaker, events))
     }
 
     /// The bound listening addresses (with the ephemeral port filled in).
