@@ -324,6 +324,22 @@ async fn updates_flow_both_ways() {
         p.expect().await,
         Message::Update(Update::end_of_rib(Family::IPV6_UNICAST))
     );
+    // An UPDATE encoded by the RIB (shared by an update group) goes out
+    // as it is.
+    let shared = update(LOCAL_AS, LOCAL_ID, &["192.0.2.128/25"]);
+    let ctx = bgp::wire::Context {
+        four_octet_as: true,
+        ..Default::default()
+    };
+    let mut bytes = bytes::BytesMut::new();
+    shared.encode_message(&ctx, &mut bytes).unwrap();
+    assert_eq!(
+        bytes,
+        Message::Update(shared.clone()).to_bytes(&ctx).unwrap()
+    );
+    h.command(SessionCommand::SendEncodedUpdate(bytes.freeze()))
+        .await;
+    assert_eq!(p.expect().await, Message::Update(shared));
 }
 
 #[tokio::test(start_paused = true)]

@@ -18,3 +18,4 @@ pub use attrs::{AttrTable, Attrs, NextHop, PathAttrs};
 pub use peer::{PeerId, PeerInfo, PeerKind};
 pub use prefix::Prefix;
 pub mod rib;
+pub mod update_group;

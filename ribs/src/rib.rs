@@ -15,20 +15,21 @@
 //! Everything is synchronous and deterministic: the caller (the agent's RIB
 //! task) feeds decoded UPDATEs in and takes UPDATEs and FIB changes out.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use bgp::wire::{AsSegment, Family, MpNextHop, MpNlri, SegmentType, Update};
+use bytes::Bytes;
 
-use crate::adj_rib_out::AdjRibOut;
 use crate::attrs::{AttrTable, Attrs, NextHop, PathAttrs};
 use crate::decision::{self, Candidate, DecisionConfig, Reachability, Reason, Selection};
 use crate::loc_rib::{Dest, LocRib, Many, Path, Upserted};
 use crate::peer::{PeerId, PeerInfo, PeerKind};
 use crate::policy::{self, Policy, PolicyVerdict, RouteContext};
 use crate::prefix::Prefix;
+use crate::update_group::{same_export, Batch, GroupId, UpdateGroup};
 
 /// Answers whether a next hop is reachable, and at what IGP cost
 /// (RFC 4271 §9.1.2.1). The agent backs it with the kernel's routes.
@@ -185,7 +186,10 @@ struct PeerState {
     /// Prefixes accepted into the Loc-RIB from this peer.
     accepted: usize,
     max_prefix_reported: bool,
-    out: AdjRibOut,
+    /// Its update group while Established.
+    group: Option<GroupId>,
+    /// UPDATEs built for it and not taken yet.
+    pending: VecDeque<Arc<Batch>>,
     /// Graceful restart (RFC 4724 §4.2): the routes kept from the previous
     /// session that the new one has not yet refreshed.
     stale: HashSet<(Prefix, u32), foldhash::fast::RandomState>,
@@ -246,13 +250,15 @@ pub struct Rib {
     /// Prefixes whose forwarding state changed since the last
     /// [`Rib::take_fib_changes`].
     fib: Vec<Prefix>,
-    /// Established peers (no export work at all while there are none).
-    up_peers: usize,
+    /// Update groups of the Established peers (no export work at all
+    /// while there are none).
+    groups: BTreeMap<GroupId, UpdateGroup>,
+    next_group: GroupId,
     /// Stale routes of all peers (graceful restart): while there are none,
     /// a route change costs no stale-set lookup.
     stale_total: usize,
-    /// Reused list of Established peers for [`Rib::export_prefix`].
-    export_ids: Vec<PeerId>,
+    /// Reused list of update groups for [`Rib::export_prefix`].
+    export_ids: Vec<GroupId>,
 }
 
 /// Errors of RIB operations.
@@ -261,6 +267,9 @@ pub enum RibError {
     /// No such peer.
     #[error("unknown peer {0:?}")]
     UnknownPeer(PeerId),
+    /// An UPDATE could not be encoded (a packing defect).
+    #[error("cannot encode an UPDATE: {0}")]
+    Encode(#[from] bgp::wire::EncodeError),
     /// [`PeerId::LOCAL`] is reserved.
     #[error("peer id 0 is reserved for locally originated routes")]
     ReservedPeerId,
@@ -402,7 +411,8 @@ impl Rib {
             loc: LocRib::new(),
             resolver,
             fib: Vec::new(),
-            up_peers: 0,
+            groups: BTreeMap::new(),
+            next_group: 0,
             stale_total: 0,
             export_ids: Vec::new(),
         }
@@ -425,7 +435,18 @@ impl Rib {
 
     /// Routes advertised to `peer` (the size of its Adj-RIB-Out).
     pub fn advertised(&self, peer: PeerId) -> Option<usize> {
-        self.peers.get(&peer).map(|p| p.out.len())
+        let p = self.peers.get(&peer)?;
+        Some(
+            p.group
+                .and_then(|g| self.groups.get(&g))
+                .map_or(0, |g| g.out.len_except(peer)),
+        )
+    }
+
+    /// Number of update groups, and of the peers in them.
+    pub fn update_groups(&self) -> (usize, usize) {
+        let members = self.groups.values().map(|g| g.members.len()).sum();
+        (self.groups.len(), members)
     }
 
     /// The configuration of `peer`.
@@ -436,8 +457,11 @@ impl Rib {
     /// What `peer` was told (its Adj-RIB-Out), in no particular order.
     pub fn adj_rib_out(&self, peer: PeerId) -> Result<Routes, RibError> {
         let p = self.peers.get(&peer).ok_or(RibError::UnknownPeer(peer))?;
-        Ok(p.out
-            .advertised()
+        let Some(g) = p.group.and_then(|g| self.groups.get(&g)) else {
+            return Ok(Vec::new());
+        };
+        Ok(g.out
+            .advertised_except(peer)
             .map(|(prefix, path_id, a)| (prefix, path_id, Arc::clone(a)))
             .collect())
     }
@@ -513,7 +537,13 @@ impl Rib {
             } else if !config.soft_reconfiguration_inbound {
                 p.adj_in_pre = None;
             }
+            let regroup = p.group.is_some() && !same_export(&p.config, &config);
             p.config = config;
+            if regroup {
+                // What it was told stays; [`Rib::reexport`] brings it in
+                // line with the new export.
+                self.split(id);
+            }
             return Ok(());
         }
         let adj_in_pre = config.soft_reconfiguration_inbound.then(HashMap::new);
@@ -525,7 +555,8 @@ impl Rib {
                 adj_in_pre,
                 accepted: 0,
                 max_prefix_reported: false,
-                out: AdjRibOut::new(),
+                group: None,
+                pending: VecDeque::new(),
                 stale: HashSet::default(),
             },
         );
@@ -542,13 +573,24 @@ impl Rib {
     /// The session with `id` is Established: send it the whole table.
     pub fn peer_up(&mut self, id: PeerId) -> Result<(), RibError> {
         let p = self.peers.get_mut(&id).ok_or(RibError::UnknownPeer(id))?;
-        if !p.up {
-            self.up_peers += 1;
-        }
         p.up = true;
-        p.out = AdjRibOut::new();
+        self.leave_group(id);
         self.attrs.sweep();
-        self.export_table(id);
+        // A group of the same export whose whole table is queued and not
+        // sent yet (peers coming up together): its table is ours too.
+        let cfg = &self.peers[&id].config;
+        let joined = self
+            .groups
+            .iter_mut()
+            .find(|(_, g)| g.fresh && same_export(&g.config, cfg));
+        if let Some((&gid, g)) = joined {
+            g.members.push(id);
+            if let Some(p) = self.peers.get_mut(&id) {
+                p.group = Some(gid);
+            }
+        } else {
+            self.start_group(id);
+        }
         Ok(())
     }
 
@@ -557,17 +599,14 @@ impl Rib {
     /// then does not call this until the restart time is over).
     pub fn peer_down(&mut self, id: PeerId) -> Result<(), RibError> {
         let p = self.peers.get_mut(&id).ok_or(RibError::UnknownPeer(id))?;
-        if p.up {
-            self.up_peers -= 1;
-        }
         p.up = false;
-        p.out = AdjRibOut::new();
         p.max_prefix_reported = false;
         self.stale_total -= p.stale.len();
         p.stale = HashSet::default();
         if let Some(pre) = p.adj_in_pre.as_mut() {
             pre.clear();
         }
+        self.leave_group(id);
         let mine: Vec<(Prefix, u32)> = self
             .loc
             .iter()
@@ -600,11 +639,7 @@ impl Rib {
     /// stale-routes timer expired). Returns the number of stale routes.
     pub fn peer_down_graceful(&mut self, id: PeerId) -> Result<usize, RibError> {
         let p = self.peers.get_mut(&id).ok_or(RibError::UnknownPeer(id))?;
-        if p.up {
-            self.up_peers -= 1;
-        }
         p.up = false;
-        p.out = AdjRibOut::new();
         p.max_prefix_reported = false;
         let mut stale = std::mem::take(&mut p.stale);
         self.stale_total -= stale.len();
@@ -619,6 +654,7 @@ impl Rib {
         if let Some(p) = self.peers.get_mut(&id) {
             p.stale = stale;
         }
+        self.leave_group(id);
         self.attrs.sweep(); // the export sets of the dropped Adj-RIB-Out
         Ok(n)
     }
@@ -961,7 +997,7 @@ impl Rib {
         // One hash lookup for the whole change: the Loc-RIB is the largest
         // structure and every lookup is a cache miss. A new destination is
         // decided before it is stored, so its memory is only written.
-        let export_copy = (self.up_peers > 0).then(|| path.clone());
+        let export_copy = (!self.groups.is_empty()).then(|| path.clone());
         let new = |p: &Path| {
             let eligible = decide.eligible(p);
             let sel = Selected {
@@ -1174,10 +1210,9 @@ impl Rib {
         attrs: &PathAttrs,
         to: &PeerConfig,
     ) -> Option<PathAttrs> {
+        // Not back to where it came from (RFC 4271 §9.2): applied per
+        // member of the update group, in `AdjRibOut::take_views`.
         let q = &to.info;
-        if q.id == from.id {
-            return None; // not back to where it came from
-        }
         if !to.families.carries(&prefix) {
             return None; // RFC 4760 §8: not negotiated with this peer
         }
@@ -1252,42 +1287,40 @@ impl Rib {
     }
 
     /// Pass the new best path of `prefix` (`None`: no route) to every
-    /// Established peer.
+    /// update group.
     ///
     /// `before_from` is the source of the previous best path, if there was
-    /// one: a peer that had no best path to hear about before (no previous
-    /// best, or the previous best came from it: nothing is sent back to its
-    /// source) needs no withdrawal looked up, the common case while a table
-    /// comes in.
+    /// one: without a previous best no group had anything to hear about, so
+    /// no withdrawal is looked up, the common case while a table comes in.
     fn export_prefix(&mut self, prefix: Prefix, best: Option<&Path>, before_from: Option<PeerId>) {
-        if self.up_peers == 0 {
+        if self.groups.is_empty() {
             return;
         }
         let mut ids = std::mem::take(&mut self.export_ids);
         ids.clear();
-        ids.extend(self.peers.iter().filter(|(_, p)| p.up).map(|(id, _)| *id));
-        for &id in &ids {
-            let attrs = best.and_then(|b| self.export_one(prefix, b, id, &mut None));
-            let Some(p) = self.peers.get_mut(&id) else {
+        ids.extend(self.groups.keys().copied());
+        for &gid in &ids {
+            let attrs = best.and_then(|b| self.export_one(prefix, b, gid, &mut None));
+            let Some(g) = self.groups.get_mut(&gid) else {
                 continue;
             };
-            match attrs {
-                Some(a) => p.out.announce(prefix, 0, a),
-                None if before_from.is_none() || before_from == Some(id) => {}
-                None => p.out.withdraw(prefix, 0),
+            match (attrs, best) {
+                (Some(a), Some(b)) => g.out.announce_from(prefix, 0, a, b.peer),
+                _ if before_from.is_none() => {}
+                _ => g.out.withdraw(prefix, 0),
             }
         }
         self.export_ids = ids;
     }
 
     /// The interned export attributes of the best path `best` of `prefix`
-    /// for peer `to`. `memo` caches prefix-independent results by
+    /// for update group `to`. `memo` caches prefix-independent results by
     /// (attribute set, source, family) during a whole-table export.
     fn export_one(
         &mut self,
         prefix: Prefix,
         best: &Path,
-        to: PeerId,
+        to: GroupId,
         memo: &mut Option<ExportMemo>,
     ) -> Option<Attrs> {
         // The family is part of the key: the next hop depends on it.
@@ -1300,7 +1333,7 @@ impl Rib {
             return hit.clone();
         }
         let from = self.info(best.peer)?;
-        let cfg = &self.peers.get(&to)?.config;
+        let cfg = &self.groups.get(&to)?.config;
         let result = Self::export_attrs(&self.config, prefix, from, &best.attrs, cfg);
         let result = result.map(|a| self.attrs.intern(a));
         if let Some(m) = memo.as_mut() {
@@ -1309,26 +1342,24 @@ impl Rib {
         result
     }
 
-    /// Queue the whole table for `to` (a new session, or a changed export
-    /// policy). One pass over the Loc-RIB; with a prefix-independent export
-    /// policy the export attributes are computed once per (attribute set,
-    /// source), not once per prefix.
-    fn export_table(&mut self, to: PeerId) {
-        let Some(state) = self.peers.get_mut(&to) else {
-            return;
-        };
-        let mut out = std::mem::take(&mut state.out);
+    /// Queue the whole table for group `to` (a new session). One pass over
+    /// the Loc-RIB; with a prefix-independent export policy the export
+    /// attributes are computed once per (attribute set, source), not once
+    /// per prefix.
+    fn export_table(&mut self, to: GroupId) {
         let Rib {
             loc,
             peers,
             attrs: table,
             config,
             local,
+            groups,
             ..
         } = self;
-        let Some(to_cfg) = peers.get(&to).map(|p| &p.config) else {
+        let Some(group) = groups.get_mut(&to) else {
             return;
         };
+        let to_cfg = &group.config;
         let memoize = !prefix_dependent(to_cfg.export.as_ref());
         // (attribute set, source, IPv6) -> index in `sets` (NO_SET: not sent).
         // The sets' addresses are the allocator's, not chosen by peers.
@@ -1336,6 +1367,7 @@ impl Rib {
         let mut memo: HashMap<(usize, PeerId, bool), u32, BuildHasherDefault<AddrHasher>> =
             HashMap::default();
         let mut sets: Vec<Attrs> = Vec::new();
+        let mut sources: Vec<PeerId> = Vec::new();
         let info = |id: PeerId| {
             if id == PeerId::LOCAL {
                 Some(&*local)
@@ -1353,6 +1385,7 @@ impl Rib {
                 match exported {
                     Some(a) => {
                         sets.push(table.intern(a));
+                        sources.push(best.peer);
                         (sets.len() - 1) as u32
                     }
                     None => NO_SET,
@@ -1378,24 +1411,29 @@ impl Rib {
                 }
             }
         }
-        out.load(sets, v4, v6);
-        if let Some(state) = peers.get_mut(&to) {
-            state.out = out;
-        }
+        group.out.load_from(sets, sources, v4, v6);
     }
 
     /// Apply a changed export policy: compare what the policy gives now
-    /// with what was advertised and queue only the differences.
+    /// with what was advertised and queue only the differences. The peer
+    /// leaves its update group for one of its own (it joins a group of the
+    /// same new export once its changes are sent).
     pub fn reexport(&mut self, to: PeerId) -> Result<(), RibError> {
         let p = self.peers.get(&to).ok_or(RibError::UnknownPeer(to))?;
-        if !p.up {
+        if !p.up || p.group.is_none() {
             return Ok(());
         }
-        let advertised: Vec<Prefix> = p.out.advertised().map(|(prefix, _, _)| prefix).collect();
+        let Some(gid) = self.split(to) else {
+            return Ok(());
+        };
+        let Some(g) = self.groups.get(&gid) else {
+            return Ok(());
+        };
+        let advertised: Vec<Prefix> = g.out.advertised().map(|(prefix, _, _)| prefix).collect();
         for prefix in advertised {
             if self.loc.get(&prefix).and_then(Dest::best).is_none() {
-                if let Some(p) = self.peers.get_mut(&to) {
-                    p.out.withdraw(prefix, 0);
+                if let Some(g) = self.groups.get_mut(&gid) {
+                    g.out.withdraw(prefix, 0);
                 }
             }
         }
@@ -1405,11 +1443,11 @@ impl Rib {
             .filter_map(|(p, d)| Some((p, d.best()?.clone())))
             .collect();
         for (prefix, best) in bests {
-            let a = self.export_one(prefix, &best, to, &mut None);
-            if let Some(p) = self.peers.get_mut(&to) {
+            let a = self.export_one(prefix, &best, gid, &mut None);
+            if let Some(g) = self.groups.get_mut(&gid) {
                 match a {
-                    Some(a) => p.out.announce(prefix, 0, a),
-                    None => p.out.withdraw(prefix, 0),
+                    Some(a) => g.out.announce_from(prefix, 0, a, best.peer),
+                    None => g.out.withdraw(prefix, 0),
                 }
             }
         }
@@ -1422,11 +1460,175 @@ impl Rib {
         peer: PeerId,
         ctx: &bgp::wire::Context,
     ) -> Result<Vec<Update>, RibError> {
+        Ok(self
+            .take_batches(peer, ctx)?
+            .iter()
+            .flat_map(|b| b.updates().iter().cloned())
+            .collect())
+    }
+
+    /// The UPDATEs queued for `peer` as encoded BGP messages (header
+    /// included), ready for its connection. Peers of one update group
+    /// share the bytes: each UPDATE is encoded once for all of them.
+    pub fn take_encoded(
+        &mut self,
+        peer: PeerId,
+        ctx: &bgp::wire::Context,
+    ) -> Result<Vec<Bytes>, RibError> {
+        let mut out = Vec::new();
+        for b in self.take_batches(peer, ctx)? {
+            out.extend_from_slice(b.encoded(ctx)?);
+        }
+        Ok(out)
+    }
+
+    /// The batches of UPDATEs built for `peer` and not taken yet, after
+    /// draining its update group's queue for every member.
+    pub fn take_batches(
+        &mut self,
+        peer: PeerId,
+        ctx: &bgp::wire::Context,
+    ) -> Result<Vec<Arc<Batch>>, RibError> {
+        let p = self.peers.get(&peer).ok_or(RibError::UnknownPeer(peer))?;
+        let Some(mut gid) = p.group else {
+            return Ok(Vec::new());
+        };
+        let group_ctx = self.groups.get(&gid).and_then(|g| g.ctx);
+        if group_ctx.is_some_and(|c| c != *ctx) {
+            // Encoded otherwise than the group it joined when it came up:
+            // a whole table of its own.
+            self.leave_group(peer);
+            gid = self.start_group(peer);
+        }
+        if let Some(g) = self.groups.get_mut(&gid) {
+            g.ctx = Some(*ctx);
+            if g.out.has_queued() {
+                self.drain(gid);
+            }
+        }
+        self.merge(gid);
         let p = self
             .peers
             .get_mut(&peer)
             .ok_or(RibError::UnknownPeer(peer))?;
-        Ok(p.out.take_updates(ctx))
+        Ok(std::mem::take(&mut p.pending).into())
+    }
+}
+
+/// Update groups (see [`crate::update_group`]).
+impl Rib {
+    /// Start a group with `id` alone and its whole table queued.
+    fn start_group(&mut self, id: PeerId) -> GroupId {
+        let gid = self.next_group;
+        self.next_group = self.next_group.wrapping_add(1);
+        let Some(p) = self.peers.get_mut(&id) else {
+            return gid;
+        };
+        p.group = Some(gid);
+        self.groups
+            .insert(gid, UpdateGroup::new(id, p.config.clone()));
+        self.export_table(gid);
+        gid
+    }
+
+    /// Take `id` out of its group (dropped when it was the last member),
+    /// with the UPDATEs it was not sent.
+    fn leave_group(&mut self, id: PeerId) {
+        let Some(p) = self.peers.get_mut(&id) else {
+            return;
+        };
+        p.pending.clear();
+        let Some(gid) = p.group.take() else {
+            return;
+        };
+        if let Some(g) = self.groups.get_mut(&gid) {
+            g.members.retain(|&m| m != id);
+            if g.members.is_empty() {
+                self.groups.remove(&gid);
+            }
+        }
+    }
+
+    /// Give `id` a group of its own with a copy of what its group has
+    /// advertised and its own export settings; returns that group.
+    fn split(&mut self, id: PeerId) -> Option<GroupId> {
+        let p = self.peers.get(&id)?;
+        let gid = p.group?;
+        let config = p.config.clone();
+        let g = self.groups.get_mut(&gid)?;
+        if g.members.len() == 1 {
+            g.config = config;
+            g.unmerged = true;
+            return Some(gid);
+        }
+        g.members.retain(|&m| m != id);
+        let mut solo = UpdateGroup::new(id, config);
+        solo.out = g.out.clone();
+        solo.ctx = g.ctx;
+        solo.fresh = false;
+        let new = self.next_group;
+        self.next_group = self.next_group.wrapping_add(1);
+        self.groups.insert(new, solo);
+        if let Some(p) = self.peers.get_mut(&id) {
+            p.group = Some(new);
+        }
+        Some(new)
+    }
+
+    /// Build the UPDATEs of group `gid`'s queued changes for each member.
+    fn drain(&mut self, gid: GroupId) {
+        let Some(g) = self.groups.get_mut(&gid) else {
+            return;
+        };
+        let Some(ctx) = g.ctx else {
+            return;
+        };
+        g.fresh = false;
+        let views = g.out.take_views(&ctx, &g.members);
+        let shared = (!views.shared.is_empty()).then(|| Batch::new(views.shared));
+        for &m in &g.members {
+            let batch = match views.members.iter().position(|(p, _)| *p == m) {
+                Some(k) if views.members[k].1.is_empty() => None,
+                Some(k) => Some(Batch::new(views.members[k].1.clone())),
+                None => shared.clone(),
+            };
+            if let (Some(b), Some(p)) = (batch, self.peers.get_mut(&m)) {
+                p.pending.push_back(b);
+            }
+        }
+    }
+
+    /// Merge group `gid` into an older group of the same export and
+    /// encoding when both are drained (they then advertise the same).
+    fn merge(&mut self, gid: GroupId) {
+        let Some(g) = self.groups.get(&gid) else {
+            return;
+        };
+        if !g.unmerged || g.fresh || g.out.has_queued() {
+            return;
+        }
+        let into = self
+            .groups
+            .iter()
+            .find(|&(&other, h)| other != gid && h.can_absorb(g))
+            .map(|(&other, _)| other);
+        let Some(into) = into else {
+            if let Some(g) = self.groups.get_mut(&gid) {
+                g.unmerged = false;
+            }
+            return;
+        };
+        let Some(g) = self.groups.remove(&gid) else {
+            return;
+        };
+        for &m in &g.members {
+            if let Some(p) = self.peers.get_mut(&m) {
+                p.group = Some(into);
+            }
+        }
+        if let Some(h) = self.groups.get_mut(&into) {
+            h.members.extend(g.members);
+        }
     }
 
     /// The End-of-RIB marker for `family` (RFC 4724 §2), sent after the

@@ -72,6 +72,10 @@ pub enum RouteRetention {
 pub enum SessionCommand {
     /// Send this UPDATE (dropped unless Established).
     SendUpdate(Box<Update>),
+    /// Send this UPDATE, already encoded as a whole message (header
+    /// included) for the session's encode context: peers of one update
+    /// group share the bytes (dropped unless Established).
+    SendEncodedUpdate(bytes::Bytes),
     /// Send the End-of-RIB marker for a family (RFC 4724 §2), after the
     /// initial table.
     SendEndOfRib(Family),

@@ -527,6 +527,20 @@ impl<C: Connector> PeerTask<C> {
         }
     }
 
+    /// Queue an UPDATE encoded by the caller on the main connection, as
+    /// [`Self::send`] does.
+    fn send_encoded(&mut self, b: bytes::Bytes) {
+        let peer = self.config.peer;
+        let Some(conn) = self.slot(Which::Main).and_then(|s| s.conn.as_ref()) else {
+            return;
+        };
+        if conn.tx.try_send(b).is_err() {
+            tracing::warn!(%peer, "send queue full, UPDATE dropped");
+        } else {
+            self.stats.count_sent(MessageType::Update);
+        }
+    }
+
     /// Start an outgoing connection attempt (aborting any older one).
     fn initiate(&mut self) {
         if let Some(a) = self.attempt.take() {
@@ -773,6 +787,7 @@ impl<C: Connector> PeerTask<C> {
             SessionCommand::SendUpdate(u) if established => {
                 self.send(Which::Main, Message::Update(*u))
             }
+            SessionCommand::SendEncodedUpdate(b) if established => self.send_encoded(b),
             SessionCommand::SendEndOfRib(f) if established => {
                 self.send(Which::Main, Message::Update(Update::end_of_rib(f)))
             }
@@ -780,6 +795,7 @@ impl<C: Connector> PeerTask<C> {
                 self.send(Which::Main, Message::RouteRefresh(r))
             }
             SessionCommand::SendUpdate(_)
+            | SessionCommand::SendEncodedUpdate(_)
             | SessionCommand::SendEndOfRib(_)
             | SessionCommand::SendRouteRefresh(_) => {
                 tracing::debug!(%peer, "not established: message dropped")

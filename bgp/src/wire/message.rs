@@ -112,46 +112,21 @@ impl Message {
     /// Encode the whole message (header included) onto `buf`. On error
     /// nothing is appended.
     pub fn encode(&self, ctx: &Context, buf: &mut BytesMut) -> Result<(), EncodeError> {
-        let start = buf.len();
-        let r = self.encode_inner(ctx, buf, start);
-        if r.is_err() {
-            buf.truncate(start);
-        }
-        r
-    }
-
-    fn encode_inner(
-        &self,
-        ctx: &Context,
-        buf: &mut BytesMut,
-        start: usize,
-    ) -> Result<(), EncodeError> {
-        let t = self.message_type();
         let hint = match self {
             Message::Update(u) => u.body_len(ctx),
             Message::Notification(n) => n.body_len(),
             _ => 64,
         };
-        buf.reserve(HEADER_LEN + hint);
-        buf.put_slice(&MARKER);
-        buf.put_u16(0);
-        buf.put_u8(t.to_u8());
-        match self {
-            Message::Open(o) => o.encode_body(buf)?,
-            Message::Update(u) => u.encode_body(ctx, buf)?,
-            Message::Notification(n) => n.encode_body(buf),
-            Message::Keepalive => {}
-            Message::RouteRefresh(r) => r.encode_body(buf),
-        }
-        let length = buf.len() - start;
-        let (_, max) = t.length_range(ctx);
-        if length > usize::from(max) {
-            return Err(EncodeError::MessageTooLong {
-                length,
-                max: usize::from(max),
-            });
-        }
-        patch_u16(buf, start + 16, length, "header.length")
+        encode_framed(self.message_type(), hint, ctx, buf, |buf| {
+            match self {
+                Message::Open(o) => o.encode_body(buf)?,
+                Message::Update(u) => u.encode_body(ctx, buf)?,
+                Message::Notification(n) => n.encode_body(buf),
+                Message::Keepalive => {}
+                Message::RouteRefresh(r) => r.encode_body(buf),
+            }
+            Ok(())
+        })
     }
 
     /// Encode into a new buffer.
@@ -302,4 +277,46 @@ pub fn decode_message(msg: &[u8], ctx: &Context) -> Result<Message, DecodeError>
             Message::RouteRefresh(RouteRefresh::decode_body(body).map_err(fix)?.1)
         }
     })
+}
+
+/// Frame a message (RFC 4271 §4.1: marker, length, type) around the body
+/// `body` writes; on error nothing is appended to `buf`.
+fn encode_framed(
+    t: MessageType,
+    hint: usize,
+    ctx: &Context,
+    buf: &mut BytesMut,
+    body: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
+    let start = buf.len();
+    buf.reserve(HEADER_LEN + hint);
+    buf.put_slice(&MARKER);
+    buf.put_u16(0);
+    buf.put_u8(t.to_u8());
+    let r = body(buf).and_then(|()| {
+        let length = buf.len() - start;
+        let (_, max) = t.length_range(ctx);
+        if length > usize::from(max) {
+            return Err(EncodeError::MessageTooLong {
+                length,
+                max: usize::from(max),
+            });
+        }
+        patch_u16(buf, start + 16, length, "header.length")
+    });
+    if r.is_err() {
+        buf.truncate(start);
+    }
+    r
+}
+
+impl Update {
+    /// Encode as a whole UPDATE message (header included) onto `buf`, as
+    /// [`Message::encode`] does, without moving the UPDATE into a
+    /// [`Message`]. On error nothing is appended.
+    pub fn encode_message(&self, ctx: &Context, buf: &mut BytesMut) -> Result<(), EncodeError> {
+        encode_framed(MessageType::Update, self.body_len(ctx), ctx, buf, |buf| {
+            self.encode_body(ctx, buf)
+        })
+    }
 }

@@ -789,7 +789,8 @@ impl RibTask {
         };
         let ctx = neg.encode;
         let eor_due = !n.eor_sent;
-        let updates = match self.rib.take_updates(id, &ctx) {
+        // Encoded once per update group, shared by its members.
+        let updates = match self.rib.take_encoded(id, &ctx) {
             Ok(u) => u,
             Err(e) => {
                 warn!(neighbor = %peer, "RIB: {e}");
@@ -797,8 +798,7 @@ impl RibTask {
             }
         };
         for u in updates {
-            self.outbox
-                .push(peer, SessionCommand::SendUpdate(Box::new(u)));
+            self.outbox.push(peer, SessionCommand::SendEncodedUpdate(u));
         }
         if eor_due {
             if let Some(n) = self.neighbors.get_mut(&peer) {

@@ -9,6 +9,7 @@
 //! behind.
 
 use crate::attrs::Attrs;
+use crate::peer::PeerId;
 use crate::prefix::{Ipv4Prefix, Ipv6Prefix, Prefix};
 
 /// No attribute set: the route moved to the index, or was not sendable.
@@ -17,9 +18,11 @@ pub(super) const NONE: u32 = u32::MAX;
 /// The routes of a whole-table load, all with Path Identifier 0. Routes
 /// refer to their attribute set by index into `sets`: loading touches no
 /// reference count.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(super) struct Base {
     pub(super) sets: Vec<Attrs>,
+    /// The peer each set's routes came from (same length as `sets`).
+    pub(super) sources: Vec<PeerId>,
     pub(super) v4: Vec<(Ipv4Prefix, u32)>,
     pub(super) v6: Vec<(Ipv6Prefix, u32)>,
     /// Not sent yet: every entry is a queued announcement. Once sent, an
@@ -32,6 +35,7 @@ impl Base {
     /// `sets`.
     pub(super) fn new(
         sets: Vec<Attrs>,
+        sources: Vec<PeerId>,
         mut v4: Vec<(Ipv4Prefix, u32)>,
         mut v6: Vec<(Ipv6Prefix, u32)>,
     ) -> Self {
@@ -42,8 +46,10 @@ impl Base {
         v6.sort_unstable_by_key(|(p, _)| (u128::from(p.addr()), p.len()));
         debug_assert!(v4.windows(2).all(|w| w[0].0 != w[1].0));
         debug_assert!(v6.windows(2).all(|w| w[0].0 != w[1].0));
+        debug_assert_eq!(sets.len(), sources.len());
         Base {
             sets,
+            sources,
             v4,
             v6,
             queued: true,
@@ -78,17 +84,18 @@ impl Base {
         }
     }
 
-    /// Take the route out (it moves to the index): its attributes, if the
-    /// load holds it.
-    pub(super) fn take(&mut self, prefix: Prefix, path_id: u32) -> Option<Attrs> {
+    /// Take the route out (it moves to the index): its attributes and
+    /// source, if the load holds it.
+    pub(super) fn take(&mut self, prefix: Prefix, path_id: u32) -> Option<(Attrs, PeerId)> {
         let (family, i) = self.find(prefix, path_id)?;
         let set = self.set_of(family, i);
         let attrs = self.sets.get(set as usize)?.clone();
+        let src = self.sources[set as usize];
         match family {
             Family::V4 => self.v4[i].1 = NONE,
             Family::V6 => self.v6[i].1 = NONE,
         }
-        Some(attrs)
+        Some((attrs, src))
     }
 
     /// The attributes of the route, if the load holds it.
@@ -97,16 +104,17 @@ impl Base {
         self.sets.get(self.set_of(family, i) as usize)
     }
 
-    /// The routes held, in prefix order (IPv4 first).
-    pub(super) fn iter(&self) -> impl Iterator<Item = (Prefix, &Attrs)> {
-        let v4 = self
-            .v4
-            .iter()
-            .filter_map(|&(p, s)| Some((Prefix::V4(p), self.sets.get(s as usize)?)));
-        let v6 = self
-            .v6
-            .iter()
-            .filter_map(|&(p, s)| Some((Prefix::V6(p), self.sets.get(s as usize)?)));
+    /// The routes held with their sources, in prefix order (IPv4 first).
+    pub(super) fn iter(&self) -> impl Iterator<Item = (Prefix, &Attrs, PeerId)> {
+        let one = |s: u32| Some((self.sets.get(s as usize)?, self.sources[s as usize]));
+        let v4 = self.v4.iter().filter_map(move |&(p, s)| {
+            let (a, src) = one(s)?;
+            Some((Prefix::V4(p), a, src))
+        });
+        let v6 = self.v6.iter().filter_map(move |&(p, s)| {
+            let (a, src) = one(s)?;
+            Some((Prefix::V6(p), a, src))
+        });
         v4.chain(v6)
     }
 }

@@ -44,6 +44,7 @@ use bgp::wire::{
 };
 
 use crate::attrs::{Attrs, NextHop};
+use crate::peer::PeerId;
 use crate::prefix::{Ipv4Prefix, Ipv6Prefix, Prefix};
 
 mod base;
@@ -102,21 +103,42 @@ impl Key {
     }
 }
 
+/// No source: the route is not advertised.
+pub(crate) const NOBODY: PeerId = PeerId(u32::MAX);
+
 /// One route of the Adj-RIB-Out: the key, what the peer was told, and the
-/// queued change.
-#[derive(Debug)]
+/// queued change, each with the peer the route came from (a member of an
+/// update group is not told its own routes).
+#[derive(Debug, Clone)]
 struct Slot {
     prefix: Prefix,
     path_id: u32,
     /// Last advertised attributes; `None` when not advertised (or free).
     advertised: Option<Attrs>,
+    /// Where the advertised route came from.
+    advertised_src: PeerId,
     /// The queued change when `queued`: `Some` announces, `None` withdraws.
     pending: Option<Attrs>,
+    /// Where the queued announcement came from.
+    pending_src: PeerId,
     queued: bool,
 }
 
-/// The Adj-RIB-Out of one peer or update group.
+/// What [`AdjRibOut::take_views`] produced: the UPDATEs for every member
+/// of the group that is not the source of a changed route, and those for
+/// each member that is (RFC 4271 §9.2: a route is not sent back to the peer
+/// it came from).
 #[derive(Debug, Default)]
+pub struct Views {
+    /// The UPDATEs of every member not listed in `members`; empty when all
+    /// members are listed.
+    pub shared: Vec<Update>,
+    /// Members with UPDATEs of their own.
+    pub members: Vec<(PeerId, Vec<Update>)>,
+}
+
+/// The Adj-RIB-Out of one peer or update group.
+#[derive(Debug, Default, Clone)]
 pub struct AdjRibOut {
     /// (prefix, path id) -> index in `slots`.
     index: HashMap<Key, u32, foldhash::fast::RandomState>,
@@ -127,6 +149,8 @@ pub struct AdjRibOut {
     queue: Vec<u32>,
     /// Number of advertised routes.
     advertised: usize,
+    /// Advertised routes by source peer.
+    by_src: HashMap<PeerId, usize, foldhash::fast::RandomState>,
     skipped: Skipped,
     /// A whole-table load ([`AdjRibOut::load`]); routes that changed since
     /// live in `index`/`slots` instead.
@@ -151,12 +175,17 @@ impl AdjRibOut {
                 } else {
                     self.base.take(prefix, path_id)
                 };
-                let advertised = loaded.filter(|_| !self.base.queued);
+                let (advertised, advertised_src) = match loaded {
+                    Some((a, src)) if !self.base.queued => (Some(a), src),
+                    _ => (None, NOBODY),
+                };
                 let slot = Slot {
                     prefix,
                     path_id,
                     advertised,
+                    advertised_src,
                     pending: None,
+                    pending_src: NOBODY,
                     queued: false,
                 };
                 let i = match self.free.pop() {
@@ -175,10 +204,13 @@ impl AdjRibOut {
         }
     }
 
-    fn queue_change(&mut self, prefix: Prefix, path_id: u32, change: Option<Attrs>) {
+    fn queue_change(&mut self, prefix: Prefix, path_id: u32, change: Option<(Attrs, PeerId)>) {
         let i = self.slot(prefix, path_id);
         let s = &mut self.slots[i];
-        s.pending = change;
+        (s.pending, s.pending_src) = match change {
+            Some((a, src)) => (Some(a), src),
+            None => (None, NOBODY),
+        };
         if !s.queued {
             s.queued = true;
             self.queue.push(i as u32);
@@ -190,11 +222,18 @@ impl AdjRibOut {
     /// concrete next hop ([`NextHop::Local`] must have been replaced by the
     /// caller). A newer change to the same route replaces a queued one.
     pub fn announce(&mut self, prefix: Prefix, path_id: u32, attrs: Attrs) {
+        self.announce_from(prefix, path_id, attrs, PeerId::LOCAL);
+    }
+
+    /// [`AdjRibOut::announce`] of a route that came from peer `src`: a
+    /// member of the group that is `src` is not told it
+    /// ([`AdjRibOut::take_views`]).
+    pub fn announce_from(&mut self, prefix: Prefix, path_id: u32, attrs: Attrs, src: PeerId) {
         debug_assert!(
             attrs.next_hop != NextHop::Local,
             "announce {prefix}: the export next hop must be concrete"
         );
-        self.queue_change(prefix, path_id, Some(attrs));
+        self.queue_change(prefix, path_id, Some((attrs, src)));
     }
 
     /// Queue a withdrawal. Withdrawing a route that was never advertised
@@ -223,20 +262,40 @@ impl AdjRibOut {
         v4: Vec<(Ipv4Prefix, u32)>,
         v6: Vec<(Ipv6Prefix, u32)>,
     ) {
+        let sources = vec![PeerId::LOCAL; sets.len()];
+        self.load_from(sets, sources, v4, v6);
+    }
+
+    /// [`AdjRibOut::load`] with the source peer of each attribute set
+    /// (`sources[i]` for `sets[i]`; missing entries: [`PeerId::LOCAL`]).
+    pub fn load_from(
+        &mut self,
+        sets: Vec<Attrs>,
+        mut sources: Vec<PeerId>,
+        v4: Vec<(Ipv4Prefix, u32)>,
+        v6: Vec<(Ipv6Prefix, u32)>,
+    ) {
+        sources.resize(sets.len(), PeerId::LOCAL);
         if !(self.index.is_empty() && self.base.is_empty()) {
+            let one = |s: u32| Some((sets.get(s as usize)?.clone(), sources[s as usize]));
             for (p, s) in v4 {
-                if let Some(a) = sets.get(s as usize) {
-                    self.announce(Prefix::V4(p), 0, a.clone());
+                if let Some((a, src)) = one(s) {
+                    self.announce_from(Prefix::V4(p), 0, a, src);
                 }
             }
             for (p, s) in v6 {
-                if let Some(a) = sets.get(s as usize) {
-                    self.announce(Prefix::V6(p), 0, a.clone());
+                if let Some((a, src)) = one(s) {
+                    self.announce_from(Prefix::V6(p), 0, a, src);
                 }
             }
             return;
         }
-        self.base = Base::new(sets, v4, v6);
+        self.base = Base::new(sets, sources, v4, v6);
+    }
+
+    /// Whether changes are queued.
+    pub fn has_queued(&self) -> bool {
+        !self.queue.is_empty() || self.base.queued
     }
 
     /// Reserve room for `n` more routes (a whole table for a new peer).
@@ -258,11 +317,28 @@ impl AdjRibOut {
 
     /// The routes last advertised: (prefix, path id, attributes).
     pub fn advertised(&self) -> impl Iterator<Item = (Prefix, u32, &Attrs)> {
-        let loaded = (!self.base.queued).then(|| self.base.iter().map(|(p, a)| (p, 0, a)));
+        self.advertised_except(NOBODY)
+    }
+
+    /// The routes last advertised to `member` of the group: those that did
+    /// not come from it.
+    pub fn advertised_except(&self, member: PeerId) -> impl Iterator<Item = (Prefix, u32, &Attrs)> {
+        let loaded = (!self.base.queued).then(|| {
+            self.base
+                .iter()
+                .filter(move |(_, _, src)| *src != member)
+                .map(|(p, a, _)| (p, 0, a))
+        });
         self.slots
             .iter()
+            .filter(move |s| s.advertised_src != member)
             .filter_map(|s| s.advertised.as_ref().map(|a| (s.prefix, s.path_id, a)))
             .chain(loaded.into_iter().flatten())
+    }
+
+    /// Number of routes advertised to `member` of the group.
+    pub fn len_except(&self, member: PeerId) -> usize {
+        self.advertised - self.by_src.get(&member).copied().unwrap_or(0)
     }
 
     /// The attributes advertised for `(prefix, path_id)`, if any.
@@ -306,70 +382,29 @@ impl AdjRibOut {
     /// `ctx`. Each UPDATE encodes to at most `ctx.max_message_len()`
     /// octets. The Adj-RIB-Out then holds what these UPDATEs advertise.
     pub fn take_updates(&mut self, ctx: &Context) -> Vec<Update> {
+        self.take_views(ctx, &[]).shared
+    }
+
+    /// Drain the queue into UPDATEs for the `members` of an update group,
+    /// all with encode context `ctx`. The group's state holds every route
+    /// whatever its source; a member is not told the routes that came from
+    /// itself (RFC 4271 §9.2), so a member that is the source of a changed
+    /// route gets UPDATEs of its own and the others share one list.
+    pub fn take_views(&mut self, ctx: &Context, members: &[PeerId]) -> Views {
         let queue = std::mem::take(&mut self.queue);
         let mut groups = Groups::new(ctx);
-        let mut withdrawn4: Vec<Nlri4> = Vec::new();
-        let mut withdrawn6: Vec<Nlri6> = Vec::new();
-        // Announcements with their attribute set (index in `groups`), in
-        // queue order; distributed to the sets once counted.
         // Capacity that stays untouched costs address space only.
         let (load4, load6) = if self.base.queued {
             (self.base.v4.len(), self.base.v6.len())
         } else {
             (0, 0)
         };
-        let mut announced4: Vec<(u32, Nlri4)> = Vec::with_capacity(queue.len() + load4);
-        let mut announced6: Vec<(u32, Nlri6)> = Vec::with_capacity(queue.len() + load6);
+        let mut rec4: Vec<Rec<Ipv4Prefix>> = Vec::with_capacity(queue.len() + load4);
+        let mut rec6: Vec<Rec<Ipv6Prefix>> = Vec::with_capacity(queue.len() + load6);
         let ap4 = ctx.add_path.ipv4_unicast;
         let ap6 = ctx.add_path.ipv6_unicast;
         if self.base.queued {
-            self.base.queued = false;
-            let path_id = |ap: bool| ap.then_some(0);
-            // Look each attribute set up once, not once per route.
-            let admits: Vec<Admit> = self.base.sets.iter().map(|a| groups.lookup(a)).collect();
-            let Base { v4, v6, .. } = &mut self.base;
-            for (p, set) in v4.iter_mut() {
-                let Some(a) = admits.get(*set as usize) else {
-                    continue;
-                };
-                match check(a.index, a.v4, p.len(), ap4) {
-                    Ok(g) => {
-                        announced4.push((
-                            g,
-                            Nlri {
-                                path_id: path_id(ap4),
-                                prefix: *p,
-                            },
-                        ));
-                        self.advertised += 1;
-                    }
-                    Err(reason) => {
-                        reason.count(&mut self.skipped);
-                        *set = base::NONE;
-                    }
-                }
-            }
-            for (p, set) in v6.iter_mut() {
-                let Some(a) = admits.get(*set as usize) else {
-                    continue;
-                };
-                match check(a.index, a.v6, p.len(), ap6) {
-                    Ok(g) => {
-                        announced6.push((
-                            g,
-                            Nlri {
-                                path_id: path_id(ap6),
-                                prefix: *p,
-                            },
-                        ));
-                        self.advertised += 1;
-                    }
-                    Err(reason) => {
-                        reason.count(&mut self.skipped);
-                        *set = base::NONE;
-                    }
-                }
-            }
+            self.load_records(&mut groups, ap4, ap6, &mut rec4, &mut rec6);
         }
         for &i in &queue {
             let i = i as usize;
@@ -393,41 +428,229 @@ impl AdjRibOut {
                     }
                 }
             }
-            match (wanted, &s.advertised) {
-                (Some((a, _)), Some(old)) if Arc::ptr_eq(&a, old) => {}
+            let old_src = if s.advertised.is_some() {
+                s.advertised_src
+            } else {
+                NOBODY
+            };
+            let rec = match (wanted, &s.advertised) {
+                (Some((a, _)), Some(old))
+                    if Arc::ptr_eq(&a, old) && s.pending_src == s.advertised_src =>
+                {
+                    None
+                }
                 (Some((a, g)), old) => {
+                    let same = old.as_ref().is_some_and(|o| Arc::ptr_eq(&a, o));
                     if old.is_none() {
                         self.advertised += 1;
+                    } else {
+                        count(&mut self.by_src, old_src, false);
                     }
-                    match s.prefix {
-                        Prefix::V4(p) => announced4.push((g, Nlri { path_id, prefix: p })),
-                        Prefix::V6(p) => announced6.push((g, Nlri { path_id, prefix: p })),
-                    }
+                    count(&mut self.by_src, s.pending_src, true);
                     s.advertised = Some(a);
+                    s.advertised_src = s.pending_src;
+                    Some((g, s.pending_src, same))
                 }
                 (None, Some(_)) => {
                     s.advertised = None;
+                    s.advertised_src = NOBODY;
                     self.advertised -= 1;
-                    match s.prefix {
-                        Prefix::V4(p) => withdrawn4.push(Nlri { path_id, prefix: p }),
-                        Prefix::V6(p) => withdrawn6.push(Nlri { path_id, prefix: p }),
-                    }
-                    self.free_slot(i);
+                    count(&mut self.by_src, old_src, false);
+                    Some((NO_GROUP, NOBODY, false))
                 }
-                (None, None) => self.free_slot(i),
+                (None, None) => None,
+            };
+            let prefix = s.prefix;
+            if s.advertised.is_none() {
+                self.free_slot(i);
+            }
+            if let Some((g, new_src, same)) = rec {
+                match prefix {
+                    Prefix::V4(p) => rec4.push(Rec::new(p, path_id, g, new_src, old_src, same)),
+                    Prefix::V6(p) => rec6.push(Rec::new(p, path_id, g, new_src, old_src, same)),
+                }
             }
         }
         // Give the queue's allocation back for the next round.
         self.queue = queue;
         self.queue.clear();
 
-        let max = ctx.max_message_len();
-        let mut out = Vec::new();
-        pack_withdrawn4(withdrawn4, ap4, max, &mut out);
-        pack_withdrawn6(withdrawn6, ap6, max, &mut out);
-        groups.distribute(announced4, announced6);
-        groups.pack(ctx, max, &mut out);
-        out
+        // Members whose view differs from the shared one: the sources of
+        // changed routes (runs of one source are common).
+        let mut touched: Vec<PeerId> = Vec::new();
+        if !members.is_empty() {
+            let mut last = (NOBODY, NOBODY);
+            let pairs = rec4
+                .iter()
+                .map(Rec::sources)
+                .chain(rec6.iter().map(Rec::sources));
+            for pair in pairs {
+                if pair == last {
+                    continue;
+                }
+                last = pair;
+                for p in [pair.0, pair.1] {
+                    if p != NOBODY && members.contains(&p) && !touched.contains(&p) {
+                        touched.push(p);
+                    }
+                }
+            }
+        }
+        let shared = members.is_empty() || members.iter().any(|m| !touched.contains(m));
+        let mut views = Views::default();
+        let n = touched.len() + usize::from(shared);
+        let mut view = |m: PeerId, k: usize| {
+            let mut out = Vec::new();
+            let (w4, w6) = groups.distribute(&rec4, &rec6, m);
+            let max = ctx.max_message_len();
+            pack_withdrawn4(w4, ap4, max, &mut out);
+            pack_withdrawn6(w6, ap6, max, &mut out);
+            groups.pack(ctx, max, &mut out, k + 1 == n);
+            out
+        };
+        let mut k = 0;
+        if shared {
+            views.shared = view(NOBODY, k);
+            k += 1;
+        }
+        for m in touched {
+            views.members.push((m, view(m, k)));
+            k += 1;
+        }
+        views
+    }
+
+    /// The records of a whole-table load ([`AdjRibOut::load_from`]): all
+    /// announcements, checked once per attribute set.
+    fn load_records(
+        &mut self,
+        groups: &mut Groups<'_>,
+        ap4: bool,
+        ap6: bool,
+        rec4: &mut Vec<Rec<Ipv4Prefix>>,
+        rec6: &mut Vec<Rec<Ipv6Prefix>>,
+    ) {
+        self.base.queued = false;
+        let path_id = |ap: bool| ap.then_some(0);
+        // Look each attribute set up once, not once per route.
+        let admits: Vec<Admit> = self.base.sets.iter().map(|a| groups.lookup(a)).collect();
+        let mut counts = vec![0usize; admits.len()];
+        let Base {
+            v4, v6, sources, ..
+        } = &mut self.base;
+        for (p, set) in v4.iter_mut() {
+            let Some(a) = admits.get(*set as usize) else {
+                continue;
+            };
+            match check(a.index, a.v4, p.len(), ap4) {
+                Ok(g) => {
+                    let src = sources[*set as usize];
+                    rec4.push(Rec::new(*p, path_id(ap4), g, src, NOBODY, false));
+                    counts[*set as usize] += 1;
+                }
+                Err(reason) => {
+                    reason.count(&mut self.skipped);
+                    *set = base::NONE;
+                }
+            }
+        }
+        for (p, set) in v6.iter_mut() {
+            let Some(a) = admits.get(*set as usize) else {
+                continue;
+            };
+            match check(a.index, a.v6, p.len(), ap6) {
+                Ok(g) => {
+                    let src = sources[*set as usize];
+                    rec6.push(Rec::new(*p, path_id(ap6), g, src, NOBODY, false));
+                    counts[*set as usize] += 1;
+                }
+                Err(reason) => {
+                    reason.count(&mut self.skipped);
+                    *set = base::NONE;
+                }
+            }
+        }
+        for (set, n) in counts.into_iter().enumerate() {
+            if n > 0 {
+                self.advertised += n;
+                *self.by_src.entry(sources[set]).or_default() += n;
+            }
+        }
+    }
+}
+
+/// Count one advertised route of `src` more (`up`) or less.
+fn count(by_src: &mut HashMap<PeerId, usize, foldhash::fast::RandomState>, src: PeerId, up: bool) {
+    if up {
+        *by_src.entry(src).or_default() += 1;
+    } else if let Some(n) = by_src.get_mut(&src) {
+        *n -= 1;
+        if *n == 0 {
+            by_src.remove(&src);
+        }
+    }
+}
+
+/// No attribute set: a record of a withdrawal.
+const NO_GROUP: u32 = u32::MAX;
+
+/// One changed route of a [`AdjRibOut::take_views`]: what the group held
+/// and now holds, with the sources, from which each member's view follows.
+#[derive(Debug, Clone, Copy)]
+struct Rec<P> {
+    nlri: Nlri<P>,
+    /// The attribute set (index in [`Groups::list`]) now advertised, or
+    /// [`NO_GROUP`] when the route is withdrawn.
+    g: u32,
+    new_src: PeerId,
+    /// [`NOBODY`] when the route was not advertised.
+    old_src: PeerId,
+    /// The same attributes as before (only the source changed).
+    same: bool,
+}
+
+/// What one member is to be sent for a [`Rec`].
+enum Send {
+    Nothing,
+    Announce,
+    Withdraw,
+}
+
+impl<P> Rec<P> {
+    #[inline]
+    fn new(
+        prefix: P,
+        path_id: Option<u32>,
+        g: u32,
+        new_src: PeerId,
+        old_src: PeerId,
+        same: bool,
+    ) -> Self {
+        Rec {
+            nlri: Nlri { path_id, prefix },
+            g,
+            new_src,
+            old_src,
+            same,
+        }
+    }
+
+    fn sources(&self) -> (PeerId, PeerId) {
+        (self.old_src, self.new_src)
+    }
+
+    /// The change as seen by `member` ([`NOBODY`]: by a peer that is the
+    /// source of neither route).
+    #[inline]
+    fn send(&self, member: PeerId) -> Send {
+        let now = self.g != NO_GROUP && self.new_src != member;
+        let before = self.old_src != NOBODY && self.old_src != member;
+        match (now, before) {
+            (true, true) if self.same => Send::Nothing,
+            (true, _) => Send::Announce,
+            (false, true) => Send::Withdraw,
+            (false, false) => Send::Nothing,
+        }
     }
 }
 
@@ -686,18 +909,14 @@ impl Group {
         }
     }
 
-    /// Cut the set's prefixes into UPDATEs. The attribute list is cloned
-    /// for all but the last UPDATE, which takes it.
-    fn pack(self, ctx: &Context, max: usize, out: &mut Vec<Update>) {
-        let Group {
-            next_hop,
-            wire,
-            wire_len: base,
-            v4,
-            v6,
-            nlri4,
-            nlri6,
-        } = self;
+    /// Cut the set's prefixes (those distributed to it since the last
+    /// call) into UPDATEs. The attribute list is cloned for each UPDATE,
+    /// except that the last UPDATE takes it when `last` (no further view
+    /// will be packed).
+    fn pack(&mut self, ctx: &Context, max: usize, out: &mut Vec<Update>, last: bool) {
+        let (next_hop, base, v4, v6) = (self.next_hop, self.wire_len, self.v4, self.v6);
+        let nlri4 = std::mem::take(&mut self.nlri4);
+        let nlri6 = std::mem::take(&mut self.nlri6);
         // Per UPDATE: the next hop attribute and the NLRI field.
         let mut msgs: Vec<(PathAttribute, Vec<Nlri4>)> = Vec::new();
         if !nlri4.is_empty() {
@@ -743,12 +962,12 @@ impl Group {
                 }));
             }
         }
-        let last = msgs.len().saturating_sub(1);
-        let mut wire = Some(wire);
+        let final_msg = msgs.len().saturating_sub(1);
         for (k, (extra, nlri)) in msgs.into_iter().enumerate() {
-            let mut path_attributes = match (k == last, &mut wire) {
-                (true, w) => w.take().unwrap_or_default(),
-                (false, w) => w.clone().unwrap_or_default(),
+            let mut path_attributes = if last && k == final_msg {
+                std::mem::take(&mut self.wire)
+            } else {
+                self.wire.clone()
             };
             // RFC 4271 §5: attributes SHOULD be ordered by type code.
             let tc = extra.type_code();
@@ -851,31 +1070,53 @@ impl<'c> Groups<'c> {
         check(a.index, limit, prefix.len(), ap)
     }
 
-    /// Hand the admitted announcements to their sets, keeping queue order,
-    /// with each set's vectors allocated once at their final size.
-    fn distribute(&mut self, v4: Vec<(u32, Nlri4)>, v6: Vec<(u32, Nlri6)>) {
+    /// Hand `member`'s view of the records to the sets, keeping queue
+    /// order, with each set's vectors allocated once at their final size;
+    /// returns the withdrawals.
+    fn distribute(
+        &mut self,
+        rec4: &[Rec<Ipv4Prefix>],
+        rec6: &[Rec<Ipv6Prefix>],
+        member: PeerId,
+    ) -> (Vec<Nlri4>, Vec<Nlri6>) {
         let mut counts = vec![(0u32, 0u32); self.list.len()];
-        for (g, _) in &v4 {
-            counts[*g as usize].0 += 1;
+        let mut w4 = Vec::new();
+        let mut w6 = Vec::new();
+        for r in rec4 {
+            match r.send(member) {
+                Send::Announce => counts[r.g as usize].0 += 1,
+                Send::Withdraw => w4.push(r.nlri),
+                Send::Nothing => {}
+            }
         }
-        for (g, _) in &v6 {
-            counts[*g as usize].1 += 1;
+        for r in rec6 {
+            match r.send(member) {
+                Send::Announce => counts[r.g as usize].1 += 1,
+                Send::Withdraw => w6.push(r.nlri),
+                Send::Nothing => {}
+            }
         }
         for (group, &(n4, n6)) in self.list.iter_mut().zip(&counts) {
             group.nlri4.reserve_exact(n4 as usize);
             group.nlri6.reserve_exact(n6 as usize);
         }
-        for (g, e) in v4 {
-            self.list[g as usize].nlri4.push(e);
+        for r in rec4 {
+            if let Send::Announce = r.send(member) {
+                self.list[r.g as usize].nlri4.push(r.nlri);
+            }
         }
-        for (g, e) in v6 {
-            self.list[g as usize].nlri6.push(e);
+        for r in rec6 {
+            if let Send::Announce = r.send(member) {
+                self.list[r.g as usize].nlri6.push(r.nlri);
+            }
         }
+        (w4, w6)
     }
 
-    fn pack(self, ctx: &Context, max: usize, out: &mut Vec<Update>) {
-        for g in self.list {
-            g.pack(ctx, max, out);
+    /// Pack what was distributed; `last`: no other view follows.
+    fn pack(&mut self, ctx: &Context, max: usize, out: &mut Vec<Update>, last: bool) {
+        for g in &mut self.list {
+            g.pack(ctx, max, out, last);
         }
     }
 }

@@ -1,0 +1,132 @@
+//! Update groups: Established peers whose export gives the same result
+//! share one Adj-RIB-Out, so a route change is exported, packed and encoded
+//! once for all of them instead of once per peer.
+//!
+//! Two peers get the same routes with the same attributes when everything
+//! the export pipeline reads of the receiving peer is the same
+//! ([`same_export`]: eBGP or iBGP, reflector client or not, the export
+//! policy, our next hop towards it, the families, the shared subnet) and
+//! the UPDATEs are encoded alike (the same negotiated encode context: AS
+//! number size, ADD-PATH, extended next hop, message size). The one rule
+//! that depends on the peer itself, not sending a route back to the peer it
+//! came from (RFC 4271 §9.2), is applied per member when the UPDATEs are
+//! built ([`crate::adj_rib_out::AdjRibOut::take_views`]).
+//!
+//! A peer that comes up starts its own group with the whole table queued,
+//! or joins a group of the same export that was started in the same round
+//! and not sent yet. Once its table is sent, it joins an older group with
+//! the same export whose queue is drained too: both then hold exactly the
+//! export of the same Loc-RIB.
+
+use std::sync::{Arc, OnceLock};
+
+use bgp::wire::{Context, EncodeError, Update};
+use bytes::Bytes;
+
+use crate::adj_rib_out::AdjRibOut;
+use crate::peer::PeerId;
+use crate::rib::PeerConfig;
+
+/// An update group handle.
+pub(crate) type GroupId = u32;
+
+/// The peers of one group and their common Adj-RIB-Out.
+#[derive(Debug)]
+pub(crate) struct UpdateGroup {
+    /// The export settings of every member (those of the member that
+    /// started the group).
+    pub(crate) config: PeerConfig,
+    /// The members' encode context, known once a member took its UPDATEs.
+    pub(crate) ctx: Option<Context>,
+    pub(crate) out: AdjRibOut,
+    pub(crate) members: Vec<PeerId>,
+    /// Started by a peer coming up, its whole-table load not taken yet:
+    /// another peer of the same export that comes up may join it.
+    pub(crate) fresh: bool,
+    /// Not yet compared with the older groups for a merge.
+    pub(crate) unmerged: bool,
+}
+
+impl UpdateGroup {
+    /// A group of one member, with an empty Adj-RIB-Out.
+    pub(crate) fn new(member: PeerId, config: PeerConfig) -> Self {
+        UpdateGroup {
+            config,
+            ctx: None,
+            out: AdjRibOut::new(),
+            members: vec![member],
+            fresh: true,
+            unmerged: true,
+        }
+    }
+
+    /// Whether `other` may be merged into this group: the same export and
+    /// encoding, and both queues drained (so both hold the export of the
+    /// same Loc-RIB).
+    pub(crate) fn can_absorb(&self, other: &UpdateGroup) -> bool {
+        self.ctx.is_some()
+            && self.ctx == other.ctx
+            && !self.fresh
+            && !other.fresh
+            && !self.out.has_queued()
+            && !other.out.has_queued()
+            && same_export(&self.config, &other.config)
+    }
+}
+
+/// Whether the export pipeline gives peers `a` and `b` the same routes
+/// with the same attributes (apart from each peer's own routes).
+pub(crate) fn same_export(a: &PeerConfig, b: &PeerConfig) -> bool {
+    a.info.kind == b.info.kind
+        && a.info.rr_client == b.info.rr_client
+        && a.local_next_hop == b.local_next_hop
+        && a.other_family_next_hop == b.other_family_next_hop
+        && a.families == b.families
+        && a.next_hop_self == b.next_hop_self
+        && a.shared_subnet == b.shared_subnet
+        && a.export == b.export
+}
+
+/// The UPDATEs of one drain of a group for one or more of its members:
+/// shared by every member that is sent the same, and encoded once.
+#[derive(Debug)]
+pub struct Batch {
+    updates: Vec<Update>,
+    encoded: OnceLock<Result<Vec<Bytes>, EncodeError>>,
+}
+
+impl Batch {
+    pub(crate) fn new(updates: Vec<Update>) -> Arc<Self> {
+        Arc::new(Batch {
+            updates,
+            encoded: OnceLock::new(),
+        })
+    }
+
+    /// The UPDATEs.
+    pub fn updates(&self) -> &[Update] {
+        &self.updates
+    }
+
+    /// The UPDATEs as BGP messages (header included), encoded on first use
+    /// with `ctx`, every member's encode context.
+    pub fn encoded(&self, ctx: &Context) -> Result<&[Bytes], EncodeError> {
+        self.encoded
+            .get_or_init(|| {
+                // One buffer for the batch, split into one `Bytes` per
+                // message (they share the allocation).
+                let mut buf = bytes::BytesMut::new();
+                let mut lens = Vec::with_capacity(self.updates.len());
+                for u in &self.updates {
+                    let before = buf.len();
+                    u.encode_message(ctx, &mut buf)?;
+                    lens.push(buf.len() - before);
+                }
+                let mut all = buf.freeze();
+                Ok(lens.into_iter().map(|n| all.split_to(n)).collect())
+            })
+            .as_ref()
+            .map(Vec::as_slice)
+            .map_err(Clone::clone)
+    }
+}
