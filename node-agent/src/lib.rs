@@ -7,6 +7,8 @@
 //! - [`k8s`]: Kubernetes mode (`--kubernetes`): the desired configuration
 //!   from the cluster, and the per-node status resource.
 //! - [`metrics`]: Prometheus metrics and their HTTP listener.
+//! - [`reach`]: the next-hop check: which BGP next hops the kernel's own
+//!   routes reach.
 
 pub mod agent;
 pub mod api;
@@ -14,3 +16,4 @@ pub mod config;
 pub mod fib;
 pub mod k8s;
 pub mod metrics;
+pub mod reach;

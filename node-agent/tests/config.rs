@@ -143,6 +143,7 @@ fn minimal_document_takes_every_default() {
                 table: 254,
                 protocol: 84,
                 keep_on_exit: true,
+                next_hop_check: None,
             },
             api: Api {
                 socket: PathBuf::from("/run/twill/twill-agent.sock"),
@@ -382,6 +383,7 @@ fn the_example_file_parses_to_exactly_these_values() {
             table: 254,
             protocol: 84,
             keep_on_exit: true,
+            next_hop_check: None,
         },
         api: Api {
             socket: PathBuf::from("/run/twill/twill-agent.sock"),

@@ -26,15 +26,17 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use bgp::speaker::{Speaker, SpeakerError};
+use ribs::rib::{AllReachable, NextHopResolver};
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{info, warn};
 
 use crate::api::model::Event;
 use crate::api::request::ApiRequest;
 use crate::config::convert::RestartFlags;
-use crate::config::{ConfigChange, ValidConfig};
+use crate::config::{ConfigChange, NextHopCheck, ValidConfig};
 use crate::fib::{ExitMode, FibConfig, FibError, FibHandle};
 use crate::metrics::Metrics;
+use crate::reach::{KernelResolver, ReachConfig, ReachError};
 
 pub use rib_task::{Control, NewSession, RibTask, RibTaskIo, Startup};
 
@@ -69,6 +71,9 @@ pub enum AgentError {
     /// The BGP speaker could not start.
     #[error("BGP: {0}")]
     Speaker(#[from] SpeakerError),
+    /// The next-hop check could not read the kernel's routes.
+    #[error(transparent)]
+    Reach(#[from] ReachError),
 }
 
 /// Why a new configuration was not applied.
@@ -144,6 +149,17 @@ impl Agent {
         } else {
             None
         };
+        let (resolver, reach): (Box<dyn NextHopResolver>, _) = match c.fib.next_hop_check() {
+            NextHopCheck::Kernel => {
+                let r = KernelResolver::spawn(ReachConfig {
+                    protocol: c.fib.protocol,
+                    table: c.fib.table,
+                })?;
+                let changed = r.changed();
+                (Box::new(r), Some(changed))
+            }
+            NextHopCheck::None => (Box::new(AllReachable), None),
+        };
         // Routes of ours in the kernel at start: this start follows a
         // restart that kept forwarding state (RFC 4724 §3 R and F bits).
         let kept = match &fib {
@@ -184,6 +200,7 @@ impl Agent {
                 restarting: restart.restarting,
                 selection_deferral: options.selection_deferral,
                 readiness_timeout: options.readiness_timeout,
+                resolver,
             },
             metrics,
         );
@@ -205,6 +222,7 @@ impl Agent {
             states,
             api: api_rx,
             stop: stop_rx,
+            reach,
         };
         let rib_task = tokio::spawn(task.run(io));
         Ok(Agent {

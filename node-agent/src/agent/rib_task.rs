@@ -18,7 +18,7 @@ use bgp::session::{
     SessionCommand, SessionEvent,
 };
 use bgp::wire::{Family, RouteRefresh, RouteRefreshSubtype, Update};
-use ribs::rib::{AllReachable, Rib};
+use ribs::rib::{NextHopResolver, Rib};
 use ribs::{NextHop, PeerId, PeerKind, Prefix};
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::{debug, info, warn};
@@ -111,10 +111,13 @@ pub struct RibTaskIo {
     pub api: mpsc::Receiver<ApiRequest>,
     /// Stop: the task returns its FIB handle.
     pub stop: watch::Receiver<bool>,
+    /// Next-hop reachability changed (the kernel-backed check): the
+    /// decision process runs again.
+    pub reach: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// How this start differs from a cold one.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct Startup {
     /// The kernel routes of a previous run were kept: defer selection
     /// (RFC 4724 §4.1).
@@ -123,6 +126,8 @@ pub struct Startup {
     pub selection_deferral: u16,
     /// `/readyz` turns ready after this long at the latest.
     pub readiness_timeout: Duration,
+    /// The next-hop check (RFC 4271 §9.1.2.1).
+    pub resolver: Box<dyn NextHopResolver>,
 }
 
 /// The task's state.
@@ -281,9 +286,10 @@ impl RibTask {
             restarting,
             selection_deferral,
             readiness_timeout,
+            resolver,
         } = startup;
         let now = Instant::now();
-        let mut rib = Rib::new(config.rib_config(), Box::new(AllReachable));
+        let mut rib = Rib::new(config.rib_config(), resolver);
         for (prefix, attrs) in config.originated() {
             rib.originate(*prefix, attrs.clone());
         }
@@ -406,6 +412,10 @@ impl RibTask {
                 }
                 _ = sleep_until(restart_at) => self.restart_due(),
                 _ = tick.tick() => self.update_gauges(),
+                _ = notified(io.reach.as_deref()) => {
+                    self.rib.revalidate();
+                    self.flush().await;
+                }
                 _ = sleep_until(ready_at) => {
                     info!("readiness timeout: reporting ready");
                     let _ = self.ready.send(true);
@@ -1188,6 +1198,13 @@ impl RibTask {
         }
         self.emit("session", Some(addr), "operator action".to_string());
         Ok(())
+    }
+}
+
+async fn notified(n: Option<&tokio::sync::Notify>) {
+    match n {
+        Some(n) => n.notified().await,
+        None => std::future::pending().await,
     }
 }
 

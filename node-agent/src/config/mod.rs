@@ -45,8 +45,8 @@ pub use policy::{
     TermAction, TermDef,
 };
 pub use types::{
-    Api, Config, Decision, Fib, Listen, LogFormat, LogLevel, Logging, Metrics, Originate,
-    DEFAULT_API_SOCKET, DEFAULT_FIB_PROTOCOL,
+    Api, Config, Decision, Fib, Listen, LogFormat, LogLevel, Logging, Metrics, NextHopCheck,
+    Originate, DEFAULT_API_SOCKET, DEFAULT_FIB_PROTOCOL,
 };
 pub use valid::{Md5Key, ValidConfig};
 pub use validate::{validate, ACCEPT_ALL, REJECT_ALL};

@@ -192,6 +192,10 @@ pub struct Fib {
     /// --remove-routes-on-exit` overrides it.
     #[serde(default = "yes")]
     pub keep_on_exit: bool,
+    /// How BGP next hops are checked for reachability (RFC 4271 §9.1.2.1);
+    /// unset: `kernel` when installing routes, else `none`.
+    #[serde(default)]
+    pub next_hop_check: Option<NextHopCheck>,
 }
 
 impl Default for Fib {
@@ -201,8 +205,35 @@ impl Default for Fib {
             table: default_table(),
             protocol: default_protocol(),
             keep_on_exit: true,
+            next_hop_check: None,
         }
     }
+}
+
+impl Fib {
+    /// The next-hop check in force: the configured one, else `kernel` when
+    /// installing routes and `none` otherwise.
+    pub fn next_hop_check(&self) -> NextHopCheck {
+        self.next_hop_check.unwrap_or(if self.install {
+            NextHopCheck::Kernel
+        } else {
+            NextHopCheck::None
+        })
+    }
+}
+
+/// How BGP next hops are checked for reachability (RFC 4271 §9.1.2.1: a
+/// route whose NEXT_HOP does not resolve is not eligible).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum NextHopCheck {
+    /// A next hop is reachable when the longest-matching kernel route not
+    /// written by Twill (connected, static, DHCP, another daemon's) in
+    /// `fib.table` or `main` covers it and forwards; no resolution through
+    /// BGP routes.
+    Kernel,
+    /// Every next hop is reachable (a route server, or a test).
+    None,
 }
 
 fn yes() -> bool {
