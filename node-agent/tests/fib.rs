@@ -110,7 +110,8 @@ impl Ns {
         sh(&v)
     }
 
-    /// The routes of a protocol in the main table, one normalised line each.
+    /// The routes of a protocol in the main table, one normalised line each
+    /// (without `nhid N`: see [`Ns::json`] for the objects).
     fn routes(&self, family: &str, proto: &str) -> Vec<String> {
         let mut v: Vec<String> = self
             .ip(&[
@@ -118,11 +119,18 @@ impl Ns {
             ])
             .lines()
             .map(|l| {
-                l.split_whitespace()
-                    .map(|w| w.trim_end_matches('\\'))
-                    .filter(|w| !w.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" ")
+                let mut words = Vec::new();
+                let mut it = l.split_whitespace().map(|w| w.trim_end_matches('\\'));
+                while let Some(w) = it.next() {
+                    match w {
+                        "" => {}
+                        "nhid" => {
+                            it.next();
+                        }
+                        w => words.push(w),
+                    }
+                }
+                words.join(" ")
             })
             .filter(|l| !l.is_empty())
             .collect();
@@ -171,18 +179,57 @@ fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// The writer's configuration: next hops as nexthop objects (`objects`),
+/// or in each route (`RTA_MULTIPATH`, the fallback for kernels without
+/// them).
+fn config(objects: bool) -> FibConfig {
+    FibConfig {
+        nexthop_objects: objects,
+        ..FibConfig::default()
+    }
+}
+
+/// The tests that hold in both modes: the kernel's routes forward the
+/// same way (`ip route` lines compared without `nhid N`).
+macro_rules! in_both_modes {
+    ($($name:ident),* $(,)?) => {
+        mod multipath {
+            $(#[test]
+            fn $name() {
+                super::$name(false)
+            })*
+        }
+        mod objects {
+            $(#[test]
+            fn $name() {
+                super::$name(true)
+            })*
+        }
+    };
+}
+
+in_both_modes!(
+    install_replace_and_withdraw_ipv4_and_ipv6,
+    ecmp_next_hop_added_and_removed,
+    foreign_routes_are_left_untouched,
+    restart_reconciles_without_a_gap,
+    a_route_deleted_by_hand_is_restored,
+    link_down_removes_its_next_hop,
+    a_conflict_is_retried_until_the_foreign_route_goes,
+    onlink_and_link_local_next_hops,
+);
+
 fn strs(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
 
-#[test]
-fn install_replace_and_withdraw_ipv4_and_ipv6() {
+fn install_replace_and_withdraw_ipv4_and_ipv6(objects: bool) {
     if skip() {
         return;
     }
     let ns = Netns::new();
-    ns.run(|ns| async move {
-        let fib = FibHandle::spawn(FibConfig::default()).unwrap();
+    ns.run(move |ns| async move {
+        let fib = FibHandle::spawn(config(objects)).unwrap();
         fib.apply(vec![
             via("192.0.2.0/24", &["198.18.0.2"]),
             via("2001:db8::/32", &["fd00::2"]),
@@ -247,14 +294,13 @@ fn install_replace_and_withdraw_ipv4_and_ipv6() {
     });
 }
 
-#[test]
-fn ecmp_next_hop_added_and_removed() {
+fn ecmp_next_hop_added_and_removed(objects: bool) {
     if skip() {
         return;
     }
     let ns = Netns::new();
-    ns.run(|ns| async move {
-        let fib = FibHandle::spawn(FibConfig::default()).unwrap();
+    ns.run(move |ns| async move {
+        let fib = FibHandle::spawn(config(objects)).unwrap();
         fib.apply(vec![
             via("203.0.113.0/24", &["198.18.0.2"]),
             via("2001:db8:1::/48", &["fd00::2"]),
@@ -293,8 +339,7 @@ fn ecmp_next_hop_added_and_removed() {
     });
 }
 
-#[test]
-fn foreign_routes_are_left_untouched() {
+fn foreign_routes_are_left_untouched(objects: bool) {
     if skip() {
         return;
     }
@@ -329,8 +374,8 @@ fn foreign_routes_are_left_untouched() {
         "proto",
         "static",
     ]);
-    ns.run(|ns| async move {
-        let fib = FibHandle::spawn(FibConfig::default()).unwrap();
+    ns.run(move |ns| async move {
+        let fib = FibHandle::spawn(config(objects)).unwrap();
         fib.apply(vec![
             via("203.0.113.0/24", &["198.18.0.2"]),
             via("2001:db8::/32", &["fd00::2"]),
@@ -389,14 +434,13 @@ fn foreign_routes_are_left_untouched() {
     });
 }
 
-#[test]
-fn restart_reconciles_without_a_gap() {
+fn restart_reconciles_without_a_gap(objects: bool) {
     if skip() {
         return;
     }
     let ns = Netns::new();
-    ns.run(|ns| async move {
-        let fib = FibHandle::spawn(FibConfig::default()).unwrap();
+    ns.run(move |ns| async move {
+        let fib = FibHandle::spawn(config(objects)).unwrap();
         fib.apply(vec![
             via("192.0.2.0/24", &["198.18.0.2"]),
             via("198.51.100.0/24", &["198.18.0.2"]),
@@ -416,7 +460,7 @@ fn restart_reconciles_without_a_gap() {
 
         // restart: the new RIB keeps 192.0.2.0/24 and 2001:db8::/32,
         // changes 198.51.100.0/24, adds 192.0.2.128/25, drops the rest
-        let fib = FibHandle::spawn(FibConfig::default()).unwrap();
+        let fib = FibHandle::spawn(config(objects)).unwrap();
         let view = fib.view().await.unwrap();
         assert_eq!(view.entries.len(), 5);
         assert!(view.entries.iter().all(|e| e.state == RouteState::Stale));
@@ -467,14 +511,13 @@ fn restart_reconciles_without_a_gap() {
     });
 }
 
-#[test]
-fn a_route_deleted_by_hand_is_restored() {
+fn a_route_deleted_by_hand_is_restored(objects: bool) {
     if skip() {
         return;
     }
     let ns = Netns::new();
-    ns.run(|ns| async move {
-        let fib = FibHandle::spawn(FibConfig::default()).unwrap();
+    ns.run(move |ns| async move {
+        let fib = FibHandle::spawn(config(objects)).unwrap();
         fib.apply(vec![
             via("192.0.2.0/24", &["198.18.0.2"]),
             via("2001:db8::/32", &["fd00::2"]),
@@ -493,14 +536,13 @@ fn a_route_deleted_by_hand_is_restored() {
     });
 }
 
-#[test]
-fn link_down_removes_its_next_hop() {
+fn link_down_removes_its_next_hop(objects: bool) {
     if skip() {
         return;
     }
     let ns = Netns::new();
-    ns.run(|ns| async move {
-        let fib = FibHandle::spawn(FibConfig::default()).unwrap();
+    ns.run(move |ns| async move {
+        let fib = FibHandle::spawn(config(objects)).unwrap();
         fib.apply(vec![
             via("203.0.113.0/24", &["198.18.0.2", "198.18.1.2"]),
             via("192.0.2.0/24", &["198.18.1.2"]),
@@ -543,8 +585,7 @@ fn link_down_removes_its_next_hop() {
     });
 }
 
-#[test]
-fn a_conflict_is_retried_until_the_foreign_route_goes() {
+fn a_conflict_is_retried_until_the_foreign_route_goes(objects: bool) {
     if skip() {
         return;
     }
@@ -558,10 +599,10 @@ fn a_conflict_is_retried_until_the_foreign_route_goes() {
         "proto",
         "static",
     ]);
-    ns.run(|ns| async move {
+    ns.run(move |ns| async move {
         let fib = FibHandle::spawn(FibConfig {
             retry_min: Duration::from_millis(50),
-            ..FibConfig::default()
+            ..config(objects)
         })
         .unwrap();
         fib.apply(vec![via("203.0.113.0/24", &["198.18.0.2"])])
@@ -580,8 +621,7 @@ fn a_conflict_is_retried_until_the_foreign_route_goes() {
     });
 }
 
-#[test]
-fn onlink_and_link_local_next_hops() {
+fn onlink_and_link_local_next_hops(objects: bool) {
     if skip() {
         return;
     }
@@ -589,7 +629,7 @@ fn onlink_and_link_local_next_hops() {
     let out = ns.ip(&["-o", "link", "show", "a0"]);
     let a0: u32 = out.split(':').next().unwrap().trim().parse().unwrap();
     ns.run(move |ns| async move {
-        let fib = FibHandle::spawn(FibConfig::default()).unwrap();
+        let fib = FibHandle::spawn(config(objects)).unwrap();
         fib.apply(vec![
             // a peer on a0's segment outside its connected prefix
             RouteChange::via(

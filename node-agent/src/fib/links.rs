@@ -75,18 +75,24 @@ impl Links {
             .map(|&(_, i)| i)
     }
 
+    /// The kernel form of `gateway`, usable or not: its interface filled
+    /// in (0 when unknown: the kernel resolves it).
+    pub fn locate(&self, gateway: &Gateway) -> Hop {
+        Hop {
+            addr: gateway.addr,
+            ifindex: gateway
+                .ifindex
+                .or_else(|| self.interface_of(gateway.addr))
+                .unwrap_or(0),
+            onlink: gateway.onlink,
+        }
+    }
+
     /// The kernel form of `gateway`: its interface filled in, or `None`
     /// when that interface is down.
     pub fn resolve(&self, gateway: &Gateway) -> Option<Hop> {
-        let ifindex = gateway
-            .ifindex
-            .or_else(|| self.interface_of(gateway.addr))
-            .unwrap_or(0);
-        (ifindex == 0 || self.usable(ifindex)).then_some(Hop {
-            addr: gateway.addr,
-            ifindex,
-            onlink: gateway.onlink,
-        })
+        let hop = self.locate(gateway);
+        (hop.ifindex == 0 || self.usable(hop.ifindex)).then_some(hop)
     }
 
     /// What to write for `target`: the usable next hops, or `None` when

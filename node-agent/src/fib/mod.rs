@@ -5,10 +5,13 @@
 //! - [`netlink`]: the rtnetlink messages, encoded and decoded by hand.
 //! - [`socket`]: netlink sockets, batched writes with errors matched by
 //!   sequence number, dumps.
+//! - [`nexthop`]: nexthop objects and groups on the wire (`RTM_NEWNEXTHOP`).
+//! - [`objects`]: Twill's nexthop objects, shared and counted by routes.
 //! - [`links`]: interfaces and connected prefixes: which next hops are
 //!   usable now.
 //! - [`table`]: the per-prefix state, a slab found by prefix.
-//! - [`writer`]: the writer task and its [`FibHandle`].
+//! - `writer`: the writer task; `handle`: its [`FibHandle`] and the watch
+//!   thread; `types`: configuration, view, errors.
 //!
 //! Safety rules (see `docs/fib.md`): every route Twill writes carries its
 //! own protocol number; a route of another protocol is never replaced
@@ -16,15 +19,20 @@
 //! protocol, which the kernel matches); on exit the routes stay unless
 //! [`ExitMode::RemoveRoutes`] is asked for.
 
+mod handle;
 pub mod links;
 pub mod netlink;
+pub mod nexthop;
+pub mod objects;
 pub mod route;
 pub mod socket;
 pub mod table;
-pub mod writer;
+mod types;
+mod writer;
 
+pub use handle::FibHandle;
 pub use route::{Gateway, RouteChange, Target};
-pub use writer::{
-    ExitMode, FibConfig, FibCounters, FibEntry, FibError, FibHandle, FibView, RouteError,
-    RouteState, DEFAULT_PROTOCOL, MAIN_TABLE,
+pub use types::{
+    ExitMode, FibConfig, FibCounters, FibEntry, FibError, FibView, RouteError, RouteState,
+    DEFAULT_PROTOCOL, MAIN_TABLE,
 };

@@ -58,8 +58,8 @@ pub const NLM_F_CREATE: u16 = 0x400;
 /// `NLM_F_DUMP` (`NLM_F_ROOT | NLM_F_MATCH`).
 pub const NLM_F_DUMP: u16 = 0x300;
 
-const AF_INET: u8 = 2;
-const AF_INET6: u8 = 10;
+pub(super) const AF_INET: u8 = 2;
+pub(super) const AF_INET6: u8 = 10;
 
 const RTA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
@@ -68,6 +68,7 @@ const RTA_PRIORITY: u16 = 6;
 const RTA_MULTIPATH: u16 = 9;
 const RTA_TABLE: u16 = 15;
 const RTA_VIA: u16 = 18;
+pub(super) const RTA_NH_ID: u16 = 30;
 
 /// `RTN_UNICAST`.
 pub const RTN_UNICAST: u8 = 1;
@@ -143,7 +144,7 @@ fn put_u16(buf: &mut Vec<u8>, v: u16) {
     buf.extend_from_slice(&v.to_ne_bytes());
 }
 
-fn put_u32(buf: &mut Vec<u8>, v: u32) {
+pub(super) fn put_u32(buf: &mut Vec<u8>, v: u32) {
     buf.extend_from_slice(&v.to_ne_bytes());
 }
 
@@ -153,7 +154,7 @@ fn pad4(buf: &mut Vec<u8>) {
     }
 }
 
-fn put_attr(buf: &mut Vec<u8>, kind: u16, value: &[u8]) {
+pub(super) fn put_attr(buf: &mut Vec<u8>, kind: u16, value: &[u8]) {
     let len = 4 + value.len();
     put_u16(buf, len as u16);
     put_u16(buf, kind);
@@ -161,7 +162,7 @@ fn put_attr(buf: &mut Vec<u8>, kind: u16, value: &[u8]) {
     pad4(buf);
 }
 
-fn addr_bytes(a: &IpAddr) -> ([u8; 16], usize) {
+pub(super) fn addr_bytes(a: &IpAddr) -> ([u8; 16], usize) {
     let mut out = [0u8; 16];
     match a {
         IpAddr::V4(v) => {
@@ -175,7 +176,7 @@ fn addr_bytes(a: &IpAddr) -> ([u8; 16], usize) {
     }
 }
 
-fn family_of(a: &IpAddr) -> u8 {
+pub(super) fn family_of(a: &IpAddr) -> u8 {
     match a {
         IpAddr::V4(_) => AF_INET,
         IpAddr::V6(_) => AF_INET6,
@@ -196,7 +197,7 @@ fn put_gateway(buf: &mut Vec<u8>, route_family: u8, addr: &IpAddr) {
     }
 }
 
-fn begin(buf: &mut Vec<u8>, kind: u16, flags: u16, seq: u32) -> usize {
+pub(super) fn begin(buf: &mut Vec<u8>, kind: u16, flags: u16, seq: u32) -> usize {
     let start = buf.len();
     put_u32(buf, 0); // length, patched by `finish`
     put_u16(buf, kind);
@@ -206,13 +207,13 @@ fn begin(buf: &mut Vec<u8>, kind: u16, flags: u16, seq: u32) -> usize {
     start
 }
 
-fn finish(buf: &mut [u8], start: usize) {
+pub(super) fn finish(buf: &mut [u8], start: usize) {
     let len = (buf.len() - start) as u32;
     buf[start..start + 4].copy_from_slice(&len.to_ne_bytes());
 }
 
 #[allow(clippy::too_many_arguments)]
-fn put_rtmsg(
+pub(super) fn put_rtmsg(
     buf: &mut Vec<u8>,
     family: u8,
     dst_len: u8,
@@ -239,7 +240,7 @@ fn put_rtmsg(
     put_u32(buf, flags);
 }
 
-fn put_dst_table_metric(buf: &mut Vec<u8>, prefix: &Prefix, key: &RouteKey) {
+pub(super) fn put_dst_table_metric(buf: &mut Vec<u8>, prefix: &Prefix, key: &RouteKey) {
     put_attr(buf, RTA_TABLE, &key.table.to_ne_bytes());
     if prefix.len() > 0 {
         let (bytes, n) = addr_bytes(&prefix.addr());
@@ -257,6 +258,67 @@ fn prefix_family(prefix: &Prefix) -> u8 {
     }
 }
 
+/// Which route message [`route_head`] starts.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum RouteMsg {
+    /// `RTM_NEWROUTE`: create or replace (`replace` as for [`new_route`]),
+    /// of type `kind` with `rtm_flags`.
+    New { replace: bool, kind: u8, flags: u32 },
+    /// `RTM_DELROUTE`.
+    Del,
+}
+
+impl RouteMsg {
+    /// `RTM_NEWROUTE` of type `kind` with `rtm_flags` `flags`.
+    pub(super) fn new(replace: bool, kind: u8, flags: u32) -> Self {
+        RouteMsg::New {
+            replace,
+            kind,
+            flags,
+        }
+    }
+}
+
+/// Starts a route message for `prefix` (header, `rtmsg`, table,
+/// destination, metric); returns where it starts, for [`finish`].
+pub(super) fn route_head(
+    buf: &mut Vec<u8>,
+    seq: u32,
+    key: &RouteKey,
+    prefix: &Prefix,
+    msg: RouteMsg,
+) -> usize {
+    let (start, scope, kind, flags) = match msg {
+        RouteMsg::New {
+            replace,
+            kind,
+            flags,
+        } => {
+            let mode = if replace { NLM_F_REPLACE } else { NLM_F_EXCL };
+            let start = begin(buf, RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_CREATE | mode, seq);
+            (start, RT_SCOPE_UNIVERSE, kind, flags)
+        }
+        RouteMsg::Del => (
+            begin(buf, RTM_DELROUTE, NLM_F_REQUEST, seq),
+            RT_SCOPE_NOWHERE,
+            0,
+            0,
+        ),
+    };
+    put_rtmsg(
+        buf,
+        prefix_family(prefix),
+        prefix.len(),
+        key.table,
+        key.protocol,
+        scope,
+        kind,
+        flags,
+    );
+    put_dst_table_metric(buf, prefix, key);
+    start
+}
+
 /// Appends an `RTM_NEWROUTE` (without `NLM_F_ACK`: see
 /// [`super::socket::request_ack`]) for `prefix` to `buf`. `replace` selects
 /// `NLM_F_CREATE | NLM_F_REPLACE` (a route known to be Twill's) over
@@ -270,54 +332,39 @@ pub fn new_route(
     forward: &Forward,
     replace: bool,
 ) {
-    let mode = if replace { NLM_F_REPLACE } else { NLM_F_EXCL };
-    let start = begin(buf, RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_CREATE | mode, seq);
     let family = prefix_family(prefix);
-    match forward {
-        Forward::Unreachable => {
-            put_rtmsg(
-                buf,
-                family,
-                prefix.len(),
-                key.table,
-                key.protocol,
-                RT_SCOPE_UNIVERSE,
-                RTN_UNREACHABLE,
-                0,
-            );
-            put_dst_table_metric(buf, prefix, key);
-        }
+    let start = match forward {
+        Forward::Unreachable => route_head(
+            buf,
+            seq,
+            key,
+            prefix,
+            RouteMsg::new(replace, RTN_UNREACHABLE, 0),
+        ),
         Forward::Hops(hops) => match hops.as_slice() {
             [hop] => {
                 let flags = if hop.onlink { RTNH_F_ONLINK } else { 0 };
-                put_rtmsg(
+                let start = route_head(
                     buf,
-                    family,
-                    prefix.len(),
-                    key.table,
-                    key.protocol,
-                    RT_SCOPE_UNIVERSE,
-                    RTN_UNICAST,
-                    flags,
+                    seq,
+                    key,
+                    prefix,
+                    RouteMsg::new(replace, RTN_UNICAST, flags),
                 );
-                put_dst_table_metric(buf, prefix, key);
                 put_gateway(buf, family, &hop.addr);
                 if hop.ifindex != 0 {
                     put_attr(buf, RTA_OIF, &hop.ifindex.to_ne_bytes());
                 }
+                start
             }
             _ => {
-                put_rtmsg(
+                let start = route_head(
                     buf,
-                    family,
-                    prefix.len(),
-                    key.table,
-                    key.protocol,
-                    RT_SCOPE_UNIVERSE,
-                    RTN_UNICAST,
-                    0,
+                    seq,
+                    key,
+                    prefix,
+                    RouteMsg::new(replace, RTN_UNICAST, 0),
                 );
-                put_dst_table_metric(buf, prefix, key);
                 // RTA_MULTIPATH: a sequence of struct rtnexthop, each
                 // followed by its own attributes.
                 let mp = buf.len();
@@ -335,9 +382,10 @@ pub fn new_route(
                 }
                 let len = (buf.len() - mp) as u16;
                 buf[mp..mp + 2].copy_from_slice(&len.to_ne_bytes());
+                start
             }
         },
-    }
+    };
     finish(buf, start);
 }
 
@@ -346,30 +394,20 @@ pub fn new_route(
 /// `ip6_route_del`): a route of another protocol is never removed, the
 /// request fails with `ESRCH` instead.
 pub fn del_route(buf: &mut Vec<u8>, seq: u32, key: &RouteKey, prefix: &Prefix) {
-    let start = begin(buf, RTM_DELROUTE, NLM_F_REQUEST, seq);
-    put_rtmsg(
-        buf,
-        prefix_family(prefix),
-        prefix.len(),
-        key.table,
-        key.protocol,
-        RT_SCOPE_NOWHERE,
-        0,
-        0,
-    );
-    put_dst_table_metric(buf, prefix, key);
+    let start = route_head(buf, seq, key, prefix, RouteMsg::Del);
     finish(buf, start);
 }
 
-/// Appends a dump request (`RTM_GETROUTE`, `RTM_GETLINK`, `RTM_GETADDR`)
+/// Appends a dump request (`RTM_GETROUTE`, `RTM_GETLINK`, `RTM_GETADDR`,
+/// `RTM_GETNEXTHOP`)
 /// for all families.
 pub fn dump_request(buf: &mut Vec<u8>, seq: u32, kind: u16) {
     let start = begin(buf, kind, NLM_F_REQUEST | NLM_F_DUMP, seq);
     match kind {
         // struct ifinfomsg (16 bytes)
         RTM_GETLINK => buf.extend_from_slice(&[0u8; 16]),
-        // struct ifaddrmsg (8 bytes)
-        RTM_GETADDR => buf.extend_from_slice(&[0u8; 8]),
+        // struct ifaddrmsg, struct nhmsg (8 bytes)
+        RTM_GETADDR | super::nexthop::RTM_GETNEXTHOP => buf.extend_from_slice(&[0u8; 8]),
         // struct rtmsg (12 bytes)
         _ => buf.extend_from_slice(&[0u8; 12]),
     }
@@ -418,7 +456,7 @@ pub fn ack_error(payload: &[u8]) -> Option<i32> {
 }
 
 /// Route attributes as `(type, value)` pairs, stopping at a malformed one.
-fn attrs(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+pub(super) fn attrs(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     std::iter::from_fn(move || {
         let hdr = buf.get(..4)?;
         let len = u16::from_ne_bytes([hdr[0], hdr[1]]) as usize;
@@ -433,7 +471,7 @@ fn attrs(mut buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
     })
 }
 
-fn u32_of(v: &[u8]) -> Option<u32> {
+pub(super) fn u32_of(v: &[u8]) -> Option<u32> {
     Some(u32::from_ne_bytes(v.get(..4)?.try_into().ok()?))
 }
 
@@ -473,6 +511,8 @@ pub struct KernelRoute {
     pub hops: Vec<Hop>,
     /// Next hops marked dead or link-down by the kernel.
     pub dead_hops: usize,
+    /// The nexthop object the route forwards through (`RTA_NH_ID`), if any.
+    pub nh_id: Option<u32>,
 }
 
 impl KernelRoute {
@@ -504,8 +544,10 @@ pub fn parse_route(payload: &[u8]) -> Option<KernelRoute> {
     let mut oif = 0;
     let mut hops = Vec::new();
     let mut dead_hops = 0;
+    let mut nh_id = None;
     for (t, v) in attrs(payload.get(12..)?) {
         match t {
+            RTA_NH_ID => nh_id = u32_of(v),
             RTA_DST => dst = addr_of(family, v),
             RTA_TABLE => table = u32_of(v)?,
             RTA_PRIORITY => metric = u32_of(v)?,
@@ -569,6 +611,7 @@ pub fn parse_route(payload: &[u8]) -> Option<KernelRoute> {
         metric,
         hops,
         dead_hops,
+        nh_id,
     })
 }
 
@@ -596,6 +639,18 @@ pub fn parse_addr(payload: &[u8]) -> Option<(Prefix, u32)> {
         }
     }
     Some((Prefix::new(address.or(local)?, len)?, index))
+}
+
+/// A netlink header as the encoders write it (for tests).
+#[cfg(test)]
+pub(super) fn header(len: u32, kind: u16, flags: u16, seq: u32) -> Vec<u8> {
+    let mut h = Vec::new();
+    put_u32(&mut h, len);
+    put_u16(&mut h, kind);
+    put_u16(&mut h, flags);
+    put_u32(&mut h, seq);
+    put_u32(&mut h, 0);
+    h
 }
 
 #[cfg(test)]
@@ -629,12 +684,12 @@ mod tests {
             &Forward::Hops(vec![hop]),
             false,
         );
-        let mut want = Vec::new();
-        want.extend_from_slice(&60u32.to_ne_bytes());
-        want.extend_from_slice(&24u16.to_ne_bytes());
-        want.extend_from_slice(&(0x1u16 | 0x400 | 0x200).to_ne_bytes());
-        want.extend_from_slice(&7u32.to_ne_bytes());
-        want.extend_from_slice(&0u32.to_ne_bytes());
+        let mut want = header(
+            60,
+            RTM_NEWROUTE,
+            NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL,
+            7,
+        );
         want.extend_from_slice(&[2, 24, 0, 0, 254, 196, 0, 1, 0, 0, 0, 0]);
         want.extend_from_slice(&[8, 0, 15, 0]);
         want.extend_from_slice(&254u32.to_ne_bytes());

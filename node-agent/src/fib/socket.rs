@@ -129,6 +129,18 @@ impl NetlinkSocket {
         })
     }
 
+    /// Sets the receive buffer (`SO_RCVBUFFORCE`, else the capped
+    /// `SO_RCVBUF`): a small one loses answers to large batches.
+    pub fn set_receive_buffer(&self, bytes: usize) -> Result<(), SocketError> {
+        if setsockopt(&self.fd, sockopt::RcvBufForce, &bytes).is_ok() {
+            return Ok(());
+        }
+        sys(
+            "setsockopt(SO_RCVBUF)",
+            setsockopt(&self.fd, sockopt::RcvBuf, &bytes),
+        )
+    }
+
     /// Sets how long a blocking receive waits (`SO_RCVTIMEO`).
     pub fn set_receive_timeout(&self, timeout: Duration) -> Result<(), SocketError> {
         let tv = TimeVal::new(timeout.as_secs() as _, timeout.subsec_micros() as _);

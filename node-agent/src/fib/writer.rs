@@ -21,295 +21,28 @@
 //! compares the two and writes the difference (level-triggered).
 
 use std::collections::{HashMap, HashSet};
-
-use super::table::{Id, Table};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use nix::errno::Errno;
 use ribs::Prefix;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+use super::handle::{watch_loop, Command, WatchEvent};
 use super::links::{same, Links};
 use super::netlink::{
-    self, Forward, RouteKey, RTM_DELADDR, RTM_DELLINK, RTM_DELROUTE, RTM_GETADDR, RTM_GETLINK,
-    RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, WATCH_GROUPS,
+    self, Forward, Hop, RouteKey, RTM_DELADDR, RTM_DELLINK, RTM_DELROUTE, RTM_GETADDR, RTM_GETLINK,
+    RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE,
 };
+use super::nexthop::{self as nh, RTM_DELNEXTHOP, RTM_GETNEXTHOP, RTM_NEWNEXTHOP};
+use super::objects::{NhOp, Objects};
 use super::route::{Gateway, RouteChange, Target};
 use super::socket::{request_ack, NetlinkSocket, SocketError};
+use super::table::{Id, Table};
+use super::types::{ExitMode, FibConfig, FibCounters, FibEntry, FibView, RouteError, RouteState};
 
 const ESRCH: i32 = Errno::ESRCH as i32;
 const EEXIST: i32 = Errno::EEXIST as i32;
-
-/// Twill's default routing protocol number (`rtm_protocol`), 84 (ASCII
-/// `T`), the configuration's default: not used by the kernel's `RTPROT_*`
-/// nor by any entry of iproute2's `/etc/iproute2/rt_protos` (which lists
-/// 0–4, 8–16, 18, 42, 99, 186–192).
-pub const DEFAULT_PROTOCOL: u8 = crate::config::DEFAULT_FIB_PROTOCOL;
-
-/// The main routing table (`RT_TABLE_MAIN`).
-pub const MAIN_TABLE: u32 = 254;
-
-/// How the writer writes.
-#[derive(Debug, Clone)]
-pub struct FibConfig {
-    /// Routing protocol number of Twill's routes (default
-    /// [`DEFAULT_PROTOCOL`]).
-    pub protocol: u8,
-    /// Routing table (default main, 254).
-    pub table: u32,
-    /// Route metric (`RTA_PRIORITY`); `None`: the kernel's default.
-    pub metric: Option<u32>,
-    /// Messages per `sendmsg`, at most.
-    pub batch: usize,
-    /// First retry delay of a failed route; doubles per attempt.
-    pub retry_min: Duration,
-    /// Longest retry delay.
-    pub retry_max: Duration,
-}
-
-impl Default for FibConfig {
-    fn default() -> Self {
-        FibConfig {
-            protocol: DEFAULT_PROTOCOL,
-            table: MAIN_TABLE,
-            metric: None,
-            batch: 1024,
-            retry_min: Duration::from_millis(500),
-            retry_max: Duration::from_secs(30),
-        }
-    }
-}
-
-/// Why a route is not installed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RouteError {
-    /// A route of another protocol (a static, connected or kernel route, or
-    /// another daemon's) holds the prefix: Twill does not replace it.
-    #[error("a route of another protocol holds the prefix")]
-    Conflict,
-    /// The kernel refused the request.
-    #[error("kernel: {0}")]
-    Kernel(Errno),
-}
-
-/// The state of one prefix in the FIB view.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RouteState {
-    /// The kernel holds what the RIB wants.
-    Installed,
-    /// A write is queued.
-    Pending,
-    /// Found at start-up, not (yet) confirmed by the RIB: removed at
-    /// convergence unless the RIB wants it.
-    Stale,
-    /// Every next hop's interface is down: nothing is installed.
-    Unusable,
-    /// The last write failed; it is retried with backoff.
-    Failed {
-        /// The error.
-        error: RouteError,
-        /// Attempts so far.
-        attempts: u32,
-    },
-}
-
-/// One prefix of the FIB view (`twillctl fib`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FibEntry {
-    /// The prefix.
-    pub prefix: Prefix,
-    /// What the RIB wants (`None`: a withdrawal or a stale route).
-    pub target: Option<Target>,
-    /// What the kernel holds of Twill's.
-    pub installed: Option<Forward>,
-    /// The state.
-    pub state: RouteState,
-}
-
-/// Counters of the writer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FibCounters {
-    /// Routes written (created or replaced).
-    pub installed: u64,
-    /// Routes removed.
-    pub removed: u64,
-    /// Writes the kernel refused (conflicts included).
-    pub errors: u64,
-    /// Conflicts with routes of other protocols.
-    pub conflicts: u64,
-    /// Twill routes removed or changed by someone else and put back.
-    pub restored: u64,
-    /// Stale routes removed at convergence.
-    pub swept: u64,
-    /// Full re-reads of the kernel table (after lost answers or events).
-    pub resyncs: u64,
-}
-
-/// The FIB view: every prefix the writer knows, and the counters.
-#[derive(Debug, Clone, Default)]
-pub struct FibView {
-    /// Prefixes, sorted.
-    pub entries: Vec<FibEntry>,
-    /// Counters.
-    pub counters: FibCounters,
-}
-
-/// What to do with Twill's routes when the writer stops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitMode {
-    /// Leave them (the default: a restart must not blackhole traffic; the
-    /// next start finds them stale and keeps those the RIB still has).
-    LeaveRoutes,
-    /// Remove every Twill route (`--remove-routes-on-exit`).
-    RemoveRoutes,
-}
-
-/// Errors of the writer as a whole.
-#[derive(Debug, thiserror::Error)]
-pub enum FibError {
-    /// A netlink socket failed at start-up.
-    #[error(transparent)]
-    Socket(#[from] SocketError),
-    /// The writer thread could not be started.
-    #[error("writer thread: {0}")]
-    Thread(std::io::Error),
-    /// The writer has stopped.
-    #[error("the FIB writer has stopped")]
-    Closed,
-}
-
-/// What the watch thread reports.
-enum WatchEvent {
-    /// Notifications: (type, flags, payload).
-    Messages(Vec<(u16, u16, Vec<u8>)>),
-    /// The socket overflowed: notifications were lost.
-    Overflow,
-}
-
-/// The watch thread: blocking reads of the watch socket, handed to the
-/// writer; ends when the writer has gone.
-fn watch_loop(mut watch: NetlinkSocket, tx: mpsc::UnboundedSender<WatchEvent>) {
-    while !tx.is_closed() {
-        let mut msgs = Vec::new();
-        let r = watch.recv_with(true, |m| msgs.push((m.kind, m.flags, m.payload.to_vec())));
-        let event = match r {
-            Ok(_) => WatchEvent::Messages(msgs),
-            Err(SocketError::Sys {
-                errno: Errno::ENOBUFS,
-                ..
-            }) => WatchEvent::Overflow,
-            Err(SocketError::Sys {
-                errno: Errno::EAGAIN | Errno::EINTR,
-                ..
-            }) => continue,
-            Err(e) => {
-                warn!("FIB watch: {e}");
-                return;
-            }
-        };
-        if tx.send(event).is_err() {
-            return;
-        }
-    }
-}
-
-enum Command {
-    Apply(Vec<RouteChange>),
-    Sync(oneshot::Sender<()>),
-    Converged(oneshot::Sender<u64>),
-    View(oneshot::Sender<FibView>),
-    Shutdown(ExitMode, oneshot::Sender<()>),
-}
-
-/// The handle the agent drives the writer with. Dropping it stops the
-/// writer and leaves the routes in place.
-#[derive(Debug)]
-pub struct FibHandle {
-    tx: mpsc::UnboundedSender<Command>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl FibHandle {
-    /// Opens the netlink sockets in the calling thread's network namespace,
-    /// reads links, addresses and Twill's routes (marked stale), and starts
-    /// the writer thread.
-    pub fn spawn(config: FibConfig) -> Result<FibHandle, FibError> {
-        // Watch first, so that nothing changes unseen between dump and watch.
-        let watch = NetlinkSocket::open(WATCH_GROUPS)?;
-        let req = NetlinkSocket::open(0)?;
-        watch.ignore_port(req.port_id())?;
-        watch.set_receive_timeout(Duration::from_millis(500))?;
-        let mut writer = Writer::new(config, req);
-        writer.load()?;
-        info!(
-            stale = writer.entries.len(),
-            protocol = writer.key.protocol,
-            table = writer.key.table,
-            "FIB writer started"
-        );
-        let (tx, rx) = mpsc::unbounded_channel();
-        let thread = std::thread::Builder::new()
-            .name("twill-fib".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                match rt {
-                    Ok(rt) => rt.block_on(writer.run(watch, rx)),
-                    Err(e) => warn!("FIB writer runtime: {e}"),
-                }
-            })
-            .map_err(FibError::Thread)?;
-        Ok(FibHandle {
-            tx,
-            thread: Some(thread),
-        })
-    }
-
-    /// Queues route changes (from the RIB's `take_fib_changes`).
-    pub fn apply(&self, changes: Vec<RouteChange>) -> Result<(), FibError> {
-        self.tx
-            .send(Command::Apply(changes))
-            .map_err(|_| FibError::Closed)
-    }
-
-    async fn ask<T>(&self, f: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, FibError> {
-        let (tx, rx) = oneshot::channel();
-        self.tx.send(f(tx)).map_err(|_| FibError::Closed)?;
-        rx.await.map_err(|_| FibError::Closed)
-    }
-
-    /// Returns once every change queued before has been written once (or
-    /// has failed and waits for its retry).
-    pub async fn sync(&self) -> Result<(), FibError> {
-        self.ask(Command::Sync).await
-    }
-
-    /// Graceful-restart convergence (End-of-RIB from the peers, or the
-    /// timeout): removes the stale routes the RIB did not confirm; returns
-    /// how many.
-    pub async fn converged(&self) -> Result<u64, FibError> {
-        self.ask(Command::Converged).await
-    }
-
-    /// The FIB view.
-    pub async fn view(&self) -> Result<FibView, FibError> {
-        self.ask(Command::View).await
-    }
-
-    /// Stops the writer, leaving or removing Twill's routes.
-    pub async fn shutdown(mut self, mode: ExitMode) -> Result<(), FibError> {
-        self.ask(|tx| Command::Shutdown(mode, tx)).await?;
-        if let Some(t) = self.thread.take() {
-            tokio::task::spawn_blocking(move || t.join())
-                .await
-                .map_err(|_| FibError::Closed)?
-                .map_err(|_| FibError::Closed)?;
-        }
-        Ok(())
-    }
-}
 
 struct Failure {
     error: RouteError,
@@ -318,33 +51,52 @@ struct Failure {
 }
 
 #[derive(Default)]
-struct Entry {
+pub(super) struct Entry {
     want: Option<Target>,
     have: Option<Forward>,
+    /// The nexthop object `want` is written through (0: none), referenced.
+    want_nh: u32,
+    /// The nexthop object the kernel's route names (0: none), referenced.
+    nh: u32,
     stale: bool,
     queued: bool,
     failure: Option<Box<Failure>>,
 }
 
 enum Op {
-    New(Forward, bool),
+    /// Create or replace (`bool`), with next hops or through a nexthop
+    /// object (its id; 0: the hops in the route).
+    New(Forward, u32, bool),
     Del,
 }
 
-struct Writer {
+/// One message of a batch.
+enum Item {
+    Route(Id, Prefix, Op),
+    Nexthop(u32, NhOp),
+}
+
+pub(super) struct Writer {
     config: FibConfig,
-    key: RouteKey,
+    pub(super) key: RouteKey,
     req: NetlinkSocket,
     links: Links,
-    entries: Table<Entry>,
+    pub(super) entries: Table<Entry>,
     dirty: Vec<Id>,
     failed: HashSet<Id>,
     /// Every gateway the RIB has asked for (kept: they are few).
     gateways: HashSet<Gateway>,
+    /// Twill's nexthop objects; `None`: the next hops are written into
+    /// each route (`RTA_GATEWAY` / `RTA_MULTIPATH`).
+    objects: Option<Objects>,
+    /// The kernel's nexthop objects must be read again (a link went down
+    /// and the kernel removed objects, or someone else changed one).
+    nh_resync: bool,
     converged: bool,
     resync: bool,
     counters: FibCounters,
     buf: Vec<u8>,
+    hops: Vec<Hop>,
 }
 
 impl Writer {
@@ -362,10 +114,93 @@ impl Writer {
             dirty: Vec::new(),
             failed: HashSet::new(),
             gateways: HashSet::new(),
+            objects: None,
+            nh_resync: false,
             converged: false,
             resync: false,
             counters: FibCounters::default(),
             buf: Vec::with_capacity(1 << 17),
+            hops: Vec::new(),
+        }
+    }
+
+    /// A writer on the request socket `req`: detects nexthop objects (an
+    /// `RTM_GETNEXTHOP` dump; `EOPNOTSUPP` or `EINVAL` before Linux 5.3
+    /// means `RTA_MULTIPATH`) and reads the kernel's state.
+    pub(super) fn start(config: FibConfig, req: NetlinkSocket) -> Result<Self, SocketError> {
+        if let Some(n) = config.receive_buffer {
+            req.set_receive_buffer(n)?;
+        }
+        let mut w = Writer::new(config, req);
+        if w.config.nexthop_objects {
+            match w.req.dump(RTM_GETNEXTHOP, |_| {}) {
+                Ok(()) => w.objects = Some(Objects::new(w.key.protocol)),
+                Err(SocketError::Dump(e))
+                    if e == Errno::EOPNOTSUPP as i32 || e == Errno::EINVAL as i32 =>
+                {
+                    info!("FIB: no nexthop objects in this kernel, next hops in each route")
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        w.load()?;
+        info!(
+            stale = w.entries.len(),
+            nexthop_objects = w.objects.as_ref().map(|o| o.len()),
+            protocol = w.key.protocol,
+            table = w.key.table,
+            "FIB writer started"
+        );
+        Ok(w)
+    }
+
+    /// Reads the kernel's nexthop objects into the table; returns the ids
+    /// of Twill's that are gone.
+    fn load_nexthops(&mut self) -> Result<HashSet<u32>, SocketError> {
+        let Some(objects) = &mut self.objects else {
+            return Ok(HashSet::new());
+        };
+        let mut dump = Vec::new();
+        self.req.dump(RTM_GETNEXTHOP, |m| {
+            if let Some(n) = nh::parse_nexthop(m.payload) {
+                dump.push(n);
+            }
+        })?;
+        Ok(objects.reconcile(self.key.protocol, dump))
+    }
+
+    /// Re-reads the nexthop objects; the routes through one the kernel
+    /// removed (with a link that went down) went with it.
+    fn resync_nexthops(&mut self) {
+        self.nh_resync = false;
+        let gone = match self.load_nexthops() {
+            Ok(gone) => gone,
+            Err(e) => {
+                warn!("FIB: re-reading nexthop objects failed: {e}");
+                self.resync = true;
+                return;
+            }
+        };
+        if gone.is_empty() {
+            return;
+        }
+        let mut hit = Vec::new();
+        for (id, _, e) in self.entries.iter_mut() {
+            if e.nh != 0 && gone.contains(&e.nh) {
+                e.have = None;
+                hit.push((id, std::mem::take(&mut e.nh)));
+            }
+        }
+        debug!(
+            objects = gone.len(),
+            routes = hit.len(),
+            "FIB: nexthop objects removed by the kernel"
+        );
+        for (id, nh) in hit {
+            if let Some(o) = &mut self.objects {
+                o.release(nh);
+            }
+            self.mark(id);
         }
     }
 
@@ -389,25 +224,34 @@ impl Writer {
                 links.add_connected(p, i);
             }
         })?;
+        self.load_nexthops()?;
         let mut found = HashMap::new();
         let (protocol, table) = (self.key.protocol, self.key.table);
         self.req.dump(RTM_GETROUTE, |m| {
             if let Some(r) = netlink::parse_route(m.payload) {
                 if r.protocol == protocol && r.table == table {
-                    found.insert(r.prefix, r.forward());
+                    found.insert(r.prefix, (r.forward(), r.nh_id.unwrap_or(0)));
                 }
             }
         })?;
         for (_, _, e) in self.entries.iter_mut() {
             e.have = None;
+            if let Some(o) = &mut self.objects {
+                o.release(e.nh);
+            }
+            e.nh = 0;
         }
-        for (prefix, fwd) in found {
+        for (prefix, (fwd, nh)) in found {
             let known = self.entries.id(&prefix).is_some();
             let (_, e) = self.entries.upsert(prefix);
             if !known {
                 e.stale = !self.converged;
             }
             e.have = Some(fwd);
+            if let Some(o) = self.objects.as_mut().filter(|o| o.present(nh)) {
+                o.acquire(nh);
+                e.nh = nh;
+            }
         }
         self.mark_all();
         Ok(())
@@ -456,6 +300,9 @@ impl Writer {
 
     fn sweep(&mut self) -> u64 {
         self.converged = true;
+        if let Some(o) = &mut self.objects {
+            o.mark_all();
+        }
         let mut stale = Vec::new();
         for (id, _, e) in self.entries.iter_mut() {
             if e.stale {
@@ -479,6 +326,9 @@ impl Writer {
     /// three rounds; the retry timer and the next event do the rest).
     fn flush(&mut self) {
         for _ in 0..3 {
+            if self.nh_resync {
+                self.resync_nexthops();
+            }
             self.flush_once();
             if !self.resync {
                 return;
@@ -495,7 +345,13 @@ impl Writer {
 
     fn flush_once(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
-        let mut batch: Vec<(Id, Prefix, Op)> = Vec::with_capacity(self.config.batch);
+        let mut batch: Vec<Item> = Vec::with_capacity(self.config.batch + 8);
+        let mut nh_ops: Vec<(u32, NhOp)> = Vec::new();
+        // Objects in use that changed (a link came back): before any route.
+        if let Some(o) = &mut self.objects {
+            o.take_dirty(&self.links, self.converged, false, &mut nh_ops);
+            batch.extend(nh_ops.drain(..).map(|(id, op)| Item::Nexthop(id, op)));
+        }
         for id in dirty {
             let Some((prefix, e)) = self.entries.get_mut(id) else {
                 continue;
@@ -504,15 +360,58 @@ impl Writer {
             if e.stale {
                 continue;
             }
-            let want = e.want.as_ref().and_then(|t| self.links.forward(t));
-            let op = match (want, &e.have) {
-                (Some(w), Some(h)) if same(&w, h) => None,
-                (Some(w), have) => Some(Op::New(w, have.is_some())),
-                (None, Some(_)) => Some(Op::Del),
-                (None, None) => None,
+            // The object for the wanted next hops: every interface known
+            // (the kernel needs one) and no IPv4 next hop for IPv6.
+            let mut want_nh = 0;
+            if let (Some(o), Some(Target::Unicast(gws))) = (&mut self.objects, &e.want) {
+                self.hops.clear();
+                self.hops.extend(gws.iter().map(|g| self.links.locate(g)));
+                let v6 = matches!(prefix, Prefix::V6(_));
+                if self
+                    .hops
+                    .iter()
+                    .all(|h| h.ifindex != 0 && (!v6 || h.addr.is_ipv6()))
+                {
+                    self.hops.sort_unstable();
+                    self.hops.dedup();
+                    want_nh = o.lookup(&self.hops);
+                }
+            }
+            if want_nh != e.want_nh {
+                if let Some(o) = &mut self.objects {
+                    o.acquire(want_nh);
+                    o.release(e.want_nh);
+                }
+                e.want_nh = want_nh;
+            }
+            let op = match &mut self.objects {
+                Some(o) if want_nh != 0 => {
+                    if !o.usable(want_nh, &self.links) {
+                        e.have.is_some().then_some(Op::Del)
+                    } else if e.have.is_some() && e.nh == want_nh && o.present(want_nh) {
+                        None
+                    } else {
+                        o.ensure(want_nh, &self.links, &mut nh_ops);
+                        batch.extend(nh_ops.drain(..).map(|(id, op)| Item::Nexthop(id, op)));
+                        Some(Op::New(
+                            Forward::Hops(Vec::new()),
+                            want_nh,
+                            e.have.is_some(),
+                        ))
+                    }
+                }
+                _ => {
+                    let want = e.want.as_ref().and_then(|t| self.links.forward(t));
+                    match (want, &e.have) {
+                        (Some(w), Some(h)) if e.nh == 0 && same(&w, h) => None,
+                        (Some(w), have) => Some(Op::New(w, 0, have.is_some())),
+                        (None, Some(_)) => Some(Op::Del),
+                        (None, None) => None,
+                    }
+                }
             };
             match op {
-                Some(op) => batch.push((id, prefix, op)),
+                Some(op) => batch.push(Item::Route(id, prefix, op)),
                 None => {
                     if e.failure.take().is_some() {
                         self.failed.remove(&id);
@@ -529,23 +428,53 @@ impl Writer {
         if !batch.is_empty() {
             self.send(&mut batch);
         }
+        // Objects no longer used, once the routes' changes are answered:
+        // groups first, their members with the next round.
+        for _ in 0..3 {
+            let Some(o) = self.objects.as_mut().filter(|o| o.has_dirty()) else {
+                break;
+            };
+            o.take_dirty(&self.links, self.converged, true, &mut nh_ops);
+            batch.extend(nh_ops.drain(..).map(|(id, op)| Item::Nexthop(id, op)));
+            if batch.is_empty() {
+                break;
+            }
+            self.send(&mut batch);
+        }
     }
 
-    fn send(&mut self, batch: &mut Vec<(Id, Prefix, Op)>) {
+    fn encode(&mut self, batch: &[Item]) -> u32 {
         let first = self.req.next_seqs(batch.len() as u32);
         self.buf.clear();
         let mut last_start = 0;
-        for (i, (_, prefix, op)) in batch.iter().enumerate() {
+        let key = &self.key;
+        for (i, item) in batch.iter().enumerate() {
             last_start = self.buf.len();
             let seq = first.wrapping_add(i as u32);
-            match op {
-                Op::New(fwd, replace) => {
-                    netlink::new_route(&mut self.buf, seq, &self.key, prefix, fwd, *replace)
+            let buf = &mut self.buf;
+            match item {
+                Item::Route(_, prefix, Op::New(fwd, 0, replace)) => {
+                    netlink::new_route(buf, seq, key, prefix, fwd, *replace)
                 }
-                Op::Del => netlink::del_route(&mut self.buf, seq, &self.key, prefix),
+                Item::Route(_, prefix, Op::New(_, id, replace)) => {
+                    nh::new_route_via_object(buf, seq, key, prefix, *id, *replace)
+                }
+                Item::Route(_, prefix, Op::Del) => netlink::del_route(buf, seq, key, prefix),
+                Item::Nexthop(id, NhOp::Hop(hop, replace)) => {
+                    nh::new_hop(buf, seq, key.protocol, *id, hop, *replace)
+                }
+                Item::Nexthop(id, NhOp::Group(members, replace)) => {
+                    nh::new_group(buf, seq, key.protocol, *id, members, *replace)
+                }
+                Item::Nexthop(id, NhOp::Del) => nh::del_nexthop(buf, seq, *id),
             }
         }
         request_ack(&mut self.buf, last_start);
+        first
+    }
+
+    fn send(&mut self, batch: &mut Vec<Item>) {
+        let first = self.encode(batch);
         let mut errors: Vec<(usize, i32)> = Vec::new();
         let r = self
             .req
@@ -559,7 +488,7 @@ impl Writer {
         errors.sort_unstable();
         let mut errs = errors.into_iter().peekable();
         let now = Instant::now();
-        for (i, (id, prefix, op)) in batch.drain(..).enumerate() {
+        for (i, item) in batch.drain(..).enumerate() {
             let err = match errs.peek() {
                 Some(&(j, e)) if j == i => {
                     errs.next();
@@ -567,21 +496,45 @@ impl Writer {
                 }
                 _ => None,
             };
+            let (id, prefix, op) = match item {
+                Item::Route(id, prefix, op) => (id, prefix, op),
+                Item::Nexthop(id, op) => {
+                    if let Some(o) = &mut self.objects {
+                        o.written(id, &op, err);
+                    }
+                    match err {
+                        None => self.counters.nexthops += 1,
+                        Some(_) => self.counters.errors += 1,
+                    }
+                    continue;
+                }
+            };
             let Some((_, e)) = self.entries.get_mut(id) else {
                 continue;
             };
             let error = match (op, err) {
-                (Op::New(fwd, _), None) => {
+                (Op::New(fwd, nh, _), None) => {
                     e.have = Some(fwd);
+                    if e.nh != nh {
+                        if let Some(o) = &mut self.objects {
+                            o.acquire(nh);
+                            o.release(e.nh);
+                        }
+                        e.nh = nh;
+                    }
                     self.counters.installed += 1;
                     None
                 }
                 (Op::Del, None) | (Op::Del, Some(ESRCH)) => {
                     e.have = None;
+                    if let Some(o) = &mut self.objects {
+                        o.release(e.nh);
+                    }
+                    e.nh = 0;
                     self.counters.removed += 1;
                     None
                 }
-                (Op::New(_, false), Some(EEXIST)) => {
+                (Op::New(_, _, false), Some(EEXIST)) => {
                     self.counters.conflicts += 1;
                     warn!(%prefix, "FIB conflict: a route of another protocol holds the prefix");
                     Some(RouteError::Conflict)
@@ -668,6 +621,12 @@ impl Writer {
         if changed.is_empty() {
             return;
         }
+        if let Some(o) = &mut self.objects {
+            // The kernel removes the objects of a link that goes down (and
+            // shrinks their groups); learn what it did before writing.
+            o.mark_all();
+            self.nh_resync = true;
+        }
         let mut hit = Vec::new();
         for (id, _, e) in self.entries.iter() {
             if let Some(Target::Unicast(gws)) = &e.want {
@@ -736,6 +695,7 @@ impl Writer {
                             self.counters.restored += 1;
                             info!(prefix = %r.prefix, "FIB: route deleted by someone else, restoring");
                         }
+                        Self::set_nh(&mut self.objects, e, 0);
                     }
                     // Someone wrote a route with Twill's protocol number.
                     (RTM_NEWROUTE, true) => {
@@ -743,16 +703,34 @@ impl Writer {
                             self.counters.restored += 1;
                         }
                         e.have = Some(r.forward());
+                        Self::set_nh(&mut self.objects, e, r.nh_id.unwrap_or(0));
                     }
                     // A route of another protocol replaced Twill's.
                     (RTM_NEWROUTE, false) if replaced && e.have.is_some() => {
                         e.have = None;
+                        Self::set_nh(&mut self.objects, e, 0);
                     }
                     _ => return,
                 }
                 self.mark(id);
             }
+            // Someone else changed a nexthop object (the kernel's own
+            // removals on link down are not notified).
+            RTM_NEWNEXTHOP | RTM_DELNEXTHOP if self.objects.is_some() => self.nh_resync = true,
             _ => {}
+        }
+    }
+
+    /// Records that the kernel's route for `e` names object `nh` (0: none).
+    fn set_nh(objects: &mut Option<Objects>, e: &mut Entry, nh: u32) {
+        let Some(o) = objects else {
+            return;
+        };
+        let nh = if o.present(nh) { nh } else { 0 };
+        if e.nh != nh {
+            o.acquire(nh);
+            o.release(e.nh);
+            e.nh = nh;
         }
     }
 
@@ -779,10 +757,14 @@ impl Writer {
                 } else {
                     RouteState::Installed
                 };
+                let installed = match &self.objects {
+                    Some(o) if e.nh != 0 => o.forward(e.nh),
+                    _ => e.have.clone(),
+                };
                 FibEntry {
                     prefix: *p,
                     target: e.want.clone(),
-                    installed: e.have.clone(),
+                    installed,
                     state,
                 }
             })
@@ -791,6 +773,7 @@ impl Writer {
         FibView {
             entries,
             counters: self.counters.clone(),
+            nexthop_objects: self.objects.as_ref().map(|o| o.len()),
         }
     }
 
@@ -811,7 +794,11 @@ impl Writer {
         }
     }
 
-    async fn run(mut self, watch: NetlinkSocket, mut rx: mpsc::UnboundedReceiver<Command>) {
+    pub(super) async fn run(
+        mut self,
+        watch: NetlinkSocket,
+        mut rx: mpsc::UnboundedReceiver<Command>,
+    ) {
         let (watch_tx, mut watch_rx) = mpsc::unbounded_channel();
         if let Err(e) = std::thread::Builder::new()
             .name("twill-fib-watch".into())
@@ -892,6 +879,10 @@ impl Writer {
             for (_, _, e) in self.entries.iter_mut() {
                 e.want = None;
                 e.stale = false;
+            }
+            self.converged = true;
+            if let Some(o) = &mut self.objects {
+                o.mark_all();
             }
             self.mark_all();
             self.flush();
