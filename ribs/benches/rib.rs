@@ -124,19 +124,54 @@ fn ingest(updates: &[Update]) -> Rib {
     rib
 }
 
-fn export(rib: &mut Rib, peers: u32) -> usize {
-    let ctx = Context {
+fn ctx() -> Context {
+    Context {
         four_octet_as: true,
         ..Context::default()
-    };
-    let mut messages = 0;
-    for n in 0..peers {
-        let id = 100 + n;
-        rib.add_peer(peer(id, 65100 + n)).unwrap();
-        rib.peer_up(PeerId(id)).unwrap();
-        messages += rib.take_updates(PeerId(id), &ctx).unwrap().len();
     }
-    messages
+}
+
+/// The whole table to `peers` new peers that come up together (one update
+/// group: exported and packed once).
+fn export(rib: &mut Rib, peers: u32) -> usize {
+    let ids: Vec<u32> = (0..peers).map(|n| 100 + n).collect();
+    for &id in &ids {
+        rib.add_peer(peer(id, 65000 + id)).unwrap();
+        rib.peer_up(PeerId(id)).unwrap();
+    }
+    ids.iter()
+        .flat_map(|&id| rib.take_batches(PeerId(id), &ctx()).unwrap())
+        .map(|b| b.updates().len())
+        .sum()
+}
+
+/// Ingest with `peers` monitors Established, then their UPDATEs, encoded
+/// (propagation: what the agent does before writing to the sockets).
+fn propagate(updates: &[Update], peers: u32) -> usize {
+    let mut rib = Rib::new(
+        RibConfig {
+            local_asn: 65000,
+            router_id: Ipv4Addr::new(198, 19, 0, 1),
+            cluster_id: None,
+            decision: Default::default(),
+        },
+        Box::new(AllReachable),
+    );
+    rib.add_peer(peer(2, 65002)).unwrap();
+    let n: usize = updates.iter().map(|u| u.nlri.len()).sum();
+    rib.reserve_v4(n);
+    let ids: Vec<u32> = (0..peers).map(|n| 100 + n).collect();
+    for &id in &ids {
+        rib.add_peer(peer(id, 65000 + id)).unwrap();
+        rib.peer_up(PeerId(id)).unwrap();
+        rib.take_encoded(PeerId(id), &ctx()).unwrap();
+    }
+    for u in updates {
+        rib.apply_update(PeerId(2), u, true).unwrap();
+    }
+    ids.iter()
+        .map(|&id| rib.take_encoded(PeerId(id), &ctx()).unwrap().len())
+        .sum()
 }
 
 /// Time this thread has run on a CPU (`/proc/thread-self/schedstat`, in
@@ -207,6 +242,18 @@ fn report(updates: &[Update], n: usize) {
         total.saturating_sub(attr_bytes) as f64 / n as f64,
     );
     black_box(rib);
+
+    let before = rss();
+    let t = Instant::now();
+    let c = cpu();
+    let m10 = propagate(updates, 10);
+    eprintln!(
+        "ingest + UPDATEs encoded for 10 Established peers: {:?} wall, {:?} on CPU \
+         ({m10} messages, RSS growth {:.1} MB)",
+        t.elapsed(),
+        cpu() - c,
+        rss().saturating_sub(before) as f64 / 1e6,
+    );
 }
 
 fn main() {
@@ -233,5 +280,8 @@ fn main() {
             )
         });
     }
+    c.bench_function("ingest_and_encode_for_10_established_peers", |b| {
+        b.iter_batched(|| (), |()| propagate(&updates, 10), BatchSize::PerIteration)
+    });
     c.final_summary();
 }

@@ -515,14 +515,6 @@ impl Rib {
         self.config.cluster_id.unwrap_or(self.config.router_id)
     }
 
-    fn info(&self, id: PeerId) -> Option<&PeerInfo> {
-        if id == PeerId::LOCAL {
-            Some(&self.local)
-        } else {
-            self.peers.get(&id).map(|p| &p.config.info)
-        }
-    }
-
     /// Add a peer, or change an existing peer's configuration. A change
     /// keeps the peer's routes; changed policies take effect through
     /// [`Rib::reapply_import`] and [`Rib::reexport`].
@@ -575,7 +567,7 @@ impl Rib {
         let p = self.peers.get_mut(&id).ok_or(RibError::UnknownPeer(id))?;
         p.up = true;
         self.leave_group(id);
-        self.attrs.sweep();
+        self.sweep_attrs();
         // A group of the same export whose whole table is queued and not
         // sent yet (peers coming up together): its table is ours too.
         let cfg = &self.peers[&id].config;
@@ -623,7 +615,7 @@ impl Rib {
         if let Some(p) = self.peers.get_mut(&id) {
             p.accepted = 0;
         }
-        self.attrs.sweep(); // the export sets of the dropped Adj-RIB-Out
+        self.sweep_attrs(); // the export sets of the dropped Adj-RIB-Out
         Ok(())
     }
 }
@@ -655,7 +647,7 @@ impl Rib {
             p.stale = stale;
         }
         self.leave_group(id);
-        self.attrs.sweep(); // the export sets of the dropped Adj-RIB-Out
+        self.sweep_attrs(); // the export sets of the dropped Adj-RIB-Out
         Ok(n)
     }
 
@@ -702,9 +694,6 @@ impl Rib {
     }
 }
 
-/// Export attributes by (attribute set address, source, IPv6 prefix).
-type ExportMemo = HashMap<(usize, PeerId, bool), Option<Attrs>>;
-
 /// Hasher for (attribute set address, peer) keys during a whole-table
 /// export: addresses come from the allocator, not from peers, so a
 /// multiplicative hash is enough.
@@ -728,9 +717,22 @@ impl Hasher for AddrHasher {
     }
 }
 
+/// The peer a route came from: `local` for [`PeerId::LOCAL`].
+fn source_info<'a>(
+    local: &'a PeerInfo,
+    peers: &'a BTreeMap<PeerId, PeerState>,
+    id: PeerId,
+) -> Option<&'a PeerInfo> {
+    if id == PeerId::LOCAL {
+        Some(local)
+    } else {
+        peers.get(&id).map(|p| &p.config.info)
+    }
+}
+
 /// Whether a policy's result can depend on the prefix (then it is applied
 /// per prefix instead of once per attribute set).
-fn prefix_dependent(policy: Option<&Policy>) -> bool {
+pub(crate) fn prefix_dependent(policy: Option<&Policy>) -> bool {
     policy.is_some_and(|p| {
         p.terms.iter().any(|t| {
             t.matches
@@ -1300,7 +1302,7 @@ impl Rib {
         ids.clear();
         ids.extend(self.groups.keys().copied());
         for &gid in &ids {
-            let attrs = best.and_then(|b| self.export_one(prefix, b, gid, &mut None));
+            let attrs = best.and_then(|b| self.export_one(prefix, b, gid));
             let Some(g) = self.groups.get_mut(&gid) else {
                 continue;
             };
@@ -1314,30 +1316,41 @@ impl Rib {
     }
 
     /// The interned export attributes of the best path `best` of `prefix`
-    /// for update group `to`. `memo` caches prefix-independent results by
-    /// (attribute set, source, family) during a whole-table export.
-    fn export_one(
-        &mut self,
-        prefix: Prefix,
-        best: &Path,
-        to: GroupId,
-        memo: &mut Option<ExportMemo>,
-    ) -> Option<Attrs> {
+    /// for update group `to`. With a prefix-independent export policy the
+    /// result is remembered by (attribute set, source, family): a table
+    /// arriving with 40 prefixes per attribute set is exported once per
+    /// set, not once per prefix.
+    fn export_one(&mut self, prefix: Prefix, best: &Path, to: GroupId) -> Option<Attrs> {
+        let Rib {
+            config,
+            attrs: table,
+            peers,
+            local,
+            groups,
+            ..
+        } = self;
+        let g = groups.get_mut(&to)?;
         // The family is part of the key: the next hop depends on it.
         let key = (
             Arc::as_ptr(&best.attrs) as usize,
             best.peer,
             matches!(prefix, Prefix::V6(_)),
         );
-        if let Some(hit) = memo.as_ref().and_then(|m| m.get(&key)) {
+        if let Some((_, hit)) = g.memo.get(&key) {
             return hit.clone();
         }
-        let from = self.info(best.peer)?;
-        let cfg = &self.groups.get(&to)?.config;
-        let result = Self::export_attrs(&self.config, prefix, from, &best.attrs, cfg);
-        let result = result.map(|a| self.attrs.intern(a));
-        if let Some(m) = memo.as_mut() {
-            m.insert(key, result.clone());
+        let from = source_info(local, peers, best.peer)?;
+        let result = Self::export_attrs(config, prefix, from, &best.attrs, &g.config);
+        let result = result.map(|a| table.intern(a));
+        if g.memoize {
+            // The entry keeps the source set alive, so its address cannot
+            // name another set while the entry exists; the memo is
+            // dropped before it grows past the sets in use.
+            if g.memo.len() > 2 * table.len() + 1024 {
+                g.memo.clear();
+            }
+            g.memo
+                .insert(key, (Arc::clone(&best.attrs), result.clone()));
         }
         result
     }
@@ -1368,13 +1381,7 @@ impl Rib {
             HashMap::default();
         let mut sets: Vec<Attrs> = Vec::new();
         let mut sources: Vec<PeerId> = Vec::new();
-        let info = |id: PeerId| {
-            if id == PeerId::LOCAL {
-                Some(&*local)
-            } else {
-                peers.get(&id).map(|p| &p.config.info)
-            }
-        };
+        let info = |id: PeerId| source_info(local, peers, id);
         let mut v4 = Vec::with_capacity(loc.v4.len());
         let mut v6 = Vec::with_capacity(loc.v6.len());
         for (prefix, dest) in loc.iter() {
@@ -1443,7 +1450,7 @@ impl Rib {
             .filter_map(|(p, d)| Some((p, d.best()?.clone())))
             .collect();
         for (prefix, best) in bests {
-            let a = self.export_one(prefix, &best, gid, &mut None);
+            let a = self.export_one(prefix, &best, gid);
             if let Some(g) = self.groups.get_mut(&gid) {
                 match a {
                     Some(a) => g.out.announce_from(prefix, 0, a, best.peer),
@@ -1531,6 +1538,15 @@ impl Rib {
         gid
     }
 
+    /// Free the attribute sets nothing uses any more (the groups' export
+    /// memos are dropped first: they hold sets too).
+    fn sweep_attrs(&mut self) {
+        for g in self.groups.values_mut() {
+            g.memo.clear();
+        }
+        self.attrs.sweep();
+    }
+
     /// Take `id` out of its group (dropped when it was the last member),
     /// with the UPDATEs it was not sent.
     fn leave_group(&mut self, id: PeerId) {
@@ -1557,7 +1573,7 @@ impl Rib {
         let config = p.config.clone();
         let g = self.groups.get_mut(&gid)?;
         if g.members.len() == 1 {
-            g.config = config;
+            g.set_config(config);
             g.unmerged = true;
             return Some(gid);
         }

@@ -18,14 +18,20 @@
 //! the same export whose queue is drained too: both then hold exactly the
 //! export of the same Loc-RIB.
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use bgp::wire::{Context, EncodeError, Update};
 use bytes::Bytes;
 
 use crate::adj_rib_out::AdjRibOut;
+use crate::attrs::Attrs;
 use crate::peer::PeerId;
-use crate::rib::PeerConfig;
+use crate::rib::{prefix_dependent, PeerConfig};
+
+/// Export results of a group, see [`UpdateGroup::memo`].
+pub(crate) type ExportMemo =
+    HashMap<(usize, PeerId, bool), (Attrs, Option<Attrs>), foldhash::fast::RandomState>;
 
 /// An update group handle.
 pub(crate) type GroupId = u32;
@@ -45,12 +51,20 @@ pub(crate) struct UpdateGroup {
     pub(crate) fresh: bool,
     /// Not yet compared with the older groups for a merge.
     pub(crate) unmerged: bool,
+    /// Export results by (source attribute set address, source peer, IPv6
+    /// prefix), each with the source set it was computed from (held, so
+    /// the address stays its own); only when `memoize`.
+    pub(crate) memo: ExportMemo,
+    /// The export policy does not depend on the prefix.
+    pub(crate) memoize: bool,
 }
 
 impl UpdateGroup {
     /// A group of one member, with an empty Adj-RIB-Out.
     pub(crate) fn new(member: PeerId, config: PeerConfig) -> Self {
         UpdateGroup {
+            memo: HashMap::default(),
+            memoize: !prefix_dependent(config.export.as_ref()),
             config,
             ctx: None,
             out: AdjRibOut::new(),
@@ -58,6 +72,13 @@ impl UpdateGroup {
             fresh: true,
             unmerged: true,
         }
+    }
+
+    /// New export settings: the remembered results go.
+    pub(crate) fn set_config(&mut self, config: PeerConfig) {
+        self.memo.clear();
+        self.memoize = !prefix_dependent(config.export.as_ref());
+        self.config = config;
     }
 
     /// Whether `other` may be merged into this group: the same export and
