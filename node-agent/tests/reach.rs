@@ -9,11 +9,14 @@ use std::time::Duration;
 
 use interop::exabgp::{Announcement, ExaBgp};
 use interop::router::{prefix, Neighbor, Route, Router};
-use interop::{env, kernel, Daemon, Lab, Ns};
+use interop::{env, kernel, Daemon, Lab, Link, Ns};
 use node_agent::agent::{Agent, Options};
 use node_agent::api::model::{RibQuery, Route as RibRoute};
 use node_agent::api::request::ApiRequest;
+use node_agent::fib::netlink::{self, RTM_NEWROUTE};
+use node_agent::fib::socket::NetlinkSocket;
 use node_agent::metrics::Metrics;
+use node_agent::reach::watch::{ignore_protocol, GROUPS};
 use node_agent::reach::{KernelResolver, ReachConfig};
 use ribs::decision::Reachability;
 
@@ -42,6 +45,15 @@ fn ip(ns: &Ns, args: &str) {
     let mut v = vec!["-n", ns.name.as_str()];
     v.extend(args.split_whitespace());
     interop::cmd::run("ip", v).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A lab of two namespaces, `node` and `peer`, joined by a veth pair.
+fn pair(test: &str) -> (Lab, Ns, Ns, Link) {
+    let mut lab = Lab::new(test).unwrap();
+    let node = lab.namespace("node").unwrap();
+    let peer = lab.namespace("peer").unwrap();
+    let link = lab.link(&node, &peer).unwrap();
+    (lab, node, peer, link)
 }
 
 fn at(metric: u32) -> Reachability {
@@ -73,10 +85,7 @@ fn the_check_follows_the_kernel_routes_and_links() {
     if !env::preflight("reach", &[]) {
         return;
     }
-    let mut lab = Lab::new("reach").unwrap();
-    let node = lab.namespace("node").unwrap();
-    let peer = lab.namespace("peer").unwrap();
-    let link = lab.link(&node, &peer).unwrap();
+    let (_lab, node, peer, link) = pair("reach");
     let (here, there) = (&link.a.ifname, &link.b.ifname);
     let gw = link.b.v4;
     let r = in_ns(&node, || {
@@ -141,6 +150,42 @@ fn the_check_follows_the_kernel_routes_and_links() {
     drop(r);
 }
 
+/// The watch socket's filter drops Twill's route notifications in the
+/// kernel: of a Twill route and a static one added in that order, the
+/// static one is the first the socket receives.
+#[test]
+fn the_watch_socket_never_sees_twill_routes() {
+    if !env::preflight("reach_filter", &[]) {
+        return;
+    }
+    let (_lab, node, _peer, link) = pair("reach-filter");
+    let gw = link.b.v4;
+    let ns = node.clone();
+    let first = in_ns(&node, move || {
+        let mut sock = NetlinkSocket::open(GROUPS).unwrap();
+        ignore_protocol(&sock, 84).unwrap();
+        ip(&ns, &format!("route add 198.19.7.0/24 via {gw} proto 84"));
+        ip(
+            &ns,
+            &format!("route add 198.19.5.0/24 via {gw} proto static"),
+        );
+        let mut first = None;
+        while first.is_none() {
+            sock.recv_with(true, |m| {
+                if m.kind == RTM_NEWROUTE && first.is_none() {
+                    first = netlink::parse_route(m.payload);
+                }
+            })
+            .unwrap();
+        }
+        first.unwrap()
+    });
+    assert_eq!(
+        (first.prefix.to_string().as_str(), first.protocol),
+        ("198.19.5.0/24", 4)
+    );
+}
+
 async fn rib(agent: &Agent) -> Vec<RibRoute> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     agent
@@ -176,10 +221,7 @@ fn the_agent_installs_no_route_whose_next_hop_is_unreachable() {
     if !env::preflight("reach_agent", &[Daemon::ExaBgp]) {
         return;
     }
-    let mut lab = Lab::new("reach-agent").unwrap();
-    let node = lab.namespace("node").unwrap();
-    let peer = lab.namespace("peer").unwrap();
-    let link = lab.link(&node, &peer).unwrap();
+    let (mut lab, node, peer, link) = pair("reach-agent");
     let (a, b) = (link.a.v4, link.b.v4);
     let mut router = Router::new("peer", 65002, b);
     router

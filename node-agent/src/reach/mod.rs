@@ -124,6 +124,19 @@ impl KernelResolver {
         Ok(KernelResolver { shared })
     }
 
+    /// A check over a fixed table, without the kernel (tests, benchmarks).
+    pub fn fixed(table: ReachTable) -> KernelResolver {
+        KernelResolver {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    table,
+                    cache: HashMap::new(),
+                }),
+                changed: Arc::new(Notify::new()),
+            }),
+        }
+    }
+
     /// Notified when a verdict given before has changed: the RIB must run
     /// its decision process again ([`ribs::rib::Rib::revalidate`]).
     pub fn changed(&self) -> Arc<Notify> {

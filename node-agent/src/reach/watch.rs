@@ -34,7 +34,7 @@ pub enum ReachError {
 
 /// Legacy multicast groups: links (`RTMGRP_LINK`), IPv4 and IPv6 routes
 /// (`RTMGRP_IPV4_ROUTE`, `RTMGRP_IPV6_ROUTE`).
-const GROUPS: u32 = 0x1 | 0x40 | 0x400;
+pub const GROUPS: u32 = 0x1 | 0x40 | 0x400;
 
 /// `RTA_OIF`.
 const RTA_OIF: u16 = 4;
@@ -114,7 +114,7 @@ fn load(config: &ReachConfig, req: &mut NetlinkSocket) -> Result<ReachTable, Soc
 
 /// A socket filter (classic BPF) that drops route notifications of
 /// protocol `protocol`: Twill's own writes.
-fn ignore_protocol(sock: &NetlinkSocket, protocol: u8) -> Result<(), SocketError> {
+pub fn ignore_protocol(sock: &NetlinkSocket, protocol: u8) -> Result<(), SocketError> {
     use socket2::SockFilter;
     let io = |op| {
         move |e: std::io::Error| SocketError::Sys {
