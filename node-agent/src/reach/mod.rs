@@ -158,9 +158,11 @@ impl NextHopResolver for KernelResolver {
     /// The address the FIB writer would install decides: the global IPv6
     /// address when there is one, else the link-local one (RFC 2545 §3),
     /// which resolves through the `fe80::/64` routes of the interfaces
-    /// that are up.
+    /// that are up. An unspecified address (`0.0.0.0`, `::`) resolves
+    /// nowhere, a default route notwithstanding.
     fn resolve(&self, next_hop: &NextHop) -> Reachability {
         match gateway_of(next_hop) {
+            Some(g) if g.addr.is_unspecified() => Reachability::Unreachable,
             Some(g) => self.resolve_addr(g.addr),
             None => Reachability::Reachable { igp_cost: Some(0) },
         }
@@ -225,30 +227,48 @@ mod tests {
 
     #[test]
     fn next_hops_resolve_by_the_address_the_fib_would_install() {
-        let r = KernelResolver {
-            shared: Arc::new(shared()),
-        };
+        let r = KernelResolver::fixed(ReachTable::new());
         r.shared.update(|t| t.add(connected("fe80::/64")));
         let ll = "fe80::1".parse().unwrap();
-        let at0 = Reachability::Reachable { igp_cost: Some(0) };
-        assert_eq!(r.resolve(&NextHop::Local), at0);
+        let at = |metric| Reachability::Reachable {
+            igp_cost: Some(metric),
+        };
+        assert_eq!(r.resolve(&NextHop::Local), at(0));
+        // a link-local address alone: through fe80::/64
         assert_eq!(
             r.resolve(&NextHop::V6 {
                 global: std::net::Ipv6Addr::UNSPECIFIED,
                 link_local: Some(ll),
             }),
-            at0
+            at(0)
         );
-        assert_eq!(
-            r.resolve(&NextHop::V6 {
-                global: "fd00::2".parse().unwrap(),
-                link_local: Some(ll),
-            }),
-            Reachability::Unreachable
-        );
-        assert_eq!(
-            r.resolve(&NextHop::V4("198.18.0.2".parse().unwrap())),
-            Reachability::Unreachable
-        );
+        // a global one decides: nothing covers it
+        let global = NextHop::V6 {
+            global: "fd00::2".parse().unwrap(),
+            link_local: Some(ll),
+        };
+        assert_eq!(r.resolve(&global), Reachability::Unreachable);
+        let v4 = NextHop::V4("198.18.0.2".parse().unwrap());
+        assert_eq!(r.resolve(&v4), Reachability::Unreachable);
+        // default routes cover them, but never an unspecified address
+        for default in ["::/0", "0.0.0.0/0"] {
+            r.shared.update(|t| {
+                t.add(ReachRoute {
+                    metric: 100,
+                    ..connected(default)
+                })
+            });
+        }
+        assert_eq!(r.resolve(&global), at(100));
+        assert_eq!(r.resolve(&v4), at(100));
+        for unspecified in [
+            NextHop::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            NextHop::V6 {
+                global: std::net::Ipv6Addr::UNSPECIFIED,
+                link_local: None,
+            },
+        ] {
+            assert_eq!(r.resolve(&unspecified), Reachability::Unreachable);
+        }
     }
 }
