@@ -68,6 +68,17 @@ impl Object {
     }
 }
 
+/// Twill's objects the kernel no longer holds as Twill's (see
+/// [`Objects::reconcile`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Lost {
+    /// Removed: the kernel removed the routes through them too.
+    pub gone: HashSet<u32>,
+    /// Rewritten by someone else with another protocol: the routes still
+    /// name them.
+    pub taken: HashSet<u32>,
+}
+
 /// Twill's nexthop objects.
 #[derive(Debug)]
 pub struct Objects {
@@ -413,8 +424,9 @@ impl Objects {
     /// Takes in a dump of the kernel's nexthop objects: Twill's (its
     /// protocol, in its range) are adopted or updated, every other id is
     /// recorded as foreign. Returns the ids of Twill's objects the kernel
-    /// no longer holds (their routes are gone with them).
-    pub fn reconcile(&mut self, protocol: u8, dump: Vec<KernelNexthop>) -> HashSet<u32> {
+    /// no longer holds: `gone` (their routes went with them) and `taken`
+    /// (rewritten with another protocol: their routes still use them).
+    pub fn reconcile(&mut self, protocol: u8, dump: Vec<KernelNexthop>) -> Lost {
         self.foreign.clear();
         let mut seen = HashSet::new();
         let mut groups = Vec::new();
@@ -448,25 +460,30 @@ impl Objects {
                 _ => self.adopt(id, None, Vec::new(), Some(members)),
             }
         }
-        let mut gone = HashSet::new();
+        let mut lost = Lost::default();
         let ids: Vec<u32> = self.objects.keys().copied().collect();
         for id in ids {
             if seen.contains(&id) {
                 continue;
             }
-            if self.foreign.contains(&id) {
+            let taken = self.foreign.contains(&id);
+            if taken {
                 // replaced by someone else: never touched again
                 self.orphan(id);
             }
             if let Some(o) = self.objects.get_mut(&id) {
                 if o.have.take().is_some() {
-                    gone.insert(id);
+                    if taken {
+                        lost.taken.insert(id);
+                    } else {
+                        lost.gone.insert(id);
+                    }
                 }
                 o.inflight = false;
             }
             self.mark(id);
         }
-        gone
+        lost
     }
 
     fn adopt(&mut self, id: u32, key: Option<Vec<Hop>>, members: Vec<u32>, have: Option<Vec<u32>>) {
@@ -573,8 +590,9 @@ mod tests {
                 kind: NexthopKind::Hop(b),
             },
         ];
-        let gone = o.reconcile(84, dump);
-        assert_eq!(gone, HashSet::from([0x5400_0002]));
+        let lost = o.reconcile(84, dump);
+        assert_eq!(lost.gone, HashSet::new());
+        assert_eq!(lost.taken, HashSet::from([0x5400_0002]));
         assert!(o.usable(g, &links));
         o.take_dirty(&links, false, true, &mut out);
         assert!(out.is_empty(), "{out:?}"); // nothing to write

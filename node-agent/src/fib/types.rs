@@ -69,6 +69,10 @@ pub enum RouteError {
     /// The kernel refused the request.
     #[error("kernel: {0}")]
     Kernel(Errno),
+    /// The answers to the write were lost (socket overflow): the kernel's
+    /// table was read again and the write is retried.
+    #[error("answers lost, retrying")]
+    Unconfirmed,
 }
 
 /// The state of one prefix in the FIB view.

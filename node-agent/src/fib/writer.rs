@@ -35,7 +35,7 @@ use super::netlink::{
     RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE,
 };
 use super::nexthop::{self as nh, RTM_DELNEXTHOP, RTM_GETNEXTHOP, RTM_NEWNEXTHOP};
-use super::objects::{NhOp, Objects};
+use super::objects::{Lost, NhOp, Objects};
 use super::route::{Gateway, RouteChange, Target};
 use super::socket::{request_ack, NetlinkSocket, SocketError};
 use super::table::{Id, Table};
@@ -154,11 +154,11 @@ impl Writer {
         Ok(w)
     }
 
-    /// Reads the kernel's nexthop objects into the table; returns the ids
+    /// Reads the kernel's nexthop objects into the table; returns those
     /// of Twill's that are gone.
-    fn load_nexthops(&mut self) -> Result<HashSet<u32>, SocketError> {
+    fn load_nexthops(&mut self) -> Result<Lost, SocketError> {
         let Some(objects) = &mut self.objects else {
-            return Ok(HashSet::new());
+            return Ok(Lost::default());
         };
         let mut dump = Vec::new();
         self.req.dump(RTM_GETNEXTHOP, |m| {
@@ -173,26 +173,32 @@ impl Writer {
     /// removed (with a link that went down) went with it.
     fn resync_nexthops(&mut self) {
         self.nh_resync = false;
-        let gone = match self.load_nexthops() {
-            Ok(gone) => gone,
+        let lost = match self.load_nexthops() {
+            Ok(lost) => lost,
             Err(e) => {
                 warn!("FIB: re-reading nexthop objects failed: {e}");
                 self.resync = true;
                 return;
             }
         };
-        if gone.is_empty() {
+        if lost == Lost::default() {
             return;
         }
         let mut hit = Vec::new();
         for (id, _, e) in self.entries.iter_mut() {
-            if e.nh != 0 && gone.contains(&e.nh) {
-                e.have = None;
-                hit.push((id, std::mem::take(&mut e.nh)));
+            if e.nh == 0 {
+                continue;
             }
+            if lost.gone.contains(&e.nh) {
+                e.have = None;
+            } else if !lost.taken.contains(&e.nh) {
+                continue;
+            }
+            hit.push((id, std::mem::take(&mut e.nh)));
         }
         debug!(
-            objects = gone.len(),
+            gone = lost.gone.len(),
+            taken = lost.taken.len(),
             routes = hit.len(),
             "FIB: nexthop objects removed by the kernel"
         );
@@ -480,9 +486,16 @@ impl Writer {
             .req
             .send_batch(&self.buf, first, batch.len(), |i, e| errors.push((i, e)));
         if let Err(e) = r {
+            // Which writes took is learnt from the re-read; the routes are
+            // retried (with backoff) in case the re-read cannot tell.
             warn!("FIB: batch of {} not confirmed: {e}", batch.len());
             self.resync = true;
-            batch.clear();
+            let now = Instant::now();
+            for item in batch.drain(..) {
+                if let Item::Route(id, _, _) = item {
+                    self.fail(id, RouteError::Unconfirmed, now);
+                }
+            }
             return;
         }
         errors.sort_unstable();
@@ -553,23 +566,29 @@ impl Writer {
                         self.entries.remove(id);
                     }
                 }
-                Some(error) => {
-                    self.counters.errors += 1;
-                    let attempts = e.failure.as_ref().map_or(0, |f| f.attempts) + 1;
-                    let delay = self
-                        .config
-                        .retry_min
-                        .saturating_mul(1 << (attempts - 1).min(16))
-                        .min(self.config.retry_max);
-                    e.failure = Some(Box::new(Failure {
-                        error,
-                        attempts,
-                        retry_at: now + delay,
-                    }));
-                    self.failed.insert(id);
-                }
+                Some(error) => self.fail(id, error, now),
             }
         }
+    }
+
+    /// Records a failed write of route `id` and when to retry it.
+    fn fail(&mut self, id: Id, error: RouteError, now: Instant) {
+        let Some((_, e)) = self.entries.get_mut(id) else {
+            return;
+        };
+        self.counters.errors += 1;
+        let attempts = e.failure.as_ref().map_or(0, |f| f.attempts) + 1;
+        let delay = self
+            .config
+            .retry_min
+            .saturating_mul(1 << (attempts - 1).min(16))
+            .min(self.config.retry_max);
+        e.failure = Some(Box::new(Failure {
+            error,
+            attempts,
+            retry_at: now + delay,
+        }));
+        self.failed.insert(id);
     }
 
     /// Queues the failed routes whose retry time has come; returns the
