@@ -124,6 +124,13 @@ fn the_check_follows_the_kernel_routes_and_links() {
     ip(&node, "route add blackhole 198.19.5.128/25");
     wait_for(&r, [198, 19, 5, 200], UNREACHABLE);
     assert_eq!(ask(&r, "198.19.5.1"), at(20));
+    // IPv6: a static route at the kernel's default metric
+    assert_eq!(ask(&r, "fd00:99::1"), UNREACHABLE);
+    ip(
+        &node,
+        &format!("-6 route add fd00:99::/64 via {} proto static", link.b.v6),
+    );
+    wait_for(&r, "fd00:99::1".parse::<IpAddr>().unwrap(), at(1024));
 
     // carrier lost (the far end goes down): the kernel keeps the routes
     // ("linkdown"), the check does not use them
@@ -131,10 +138,12 @@ fn the_check_follows_the_kernel_routes_and_links() {
     wait_for(&r, gw, UNREACHABLE);
     assert_eq!(ask(&r, "198.19.5.1"), UNREACHABLE);
     assert_eq!(r.resolve_addr(ll.into()), UNREACHABLE);
+    assert_eq!(ask(&r, "fd00:99::1"), UNREACHABLE);
     ip(&peer, &format!("link set {there} up"));
     wait_for(&r, gw, at(0));
     assert_eq!(ask(&r, "198.19.5.1"), at(20));
     assert_eq!(r.resolve_addr(ll.into()), at(256));
+    assert_eq!(ask(&r, "fd00:99::1"), at(1024));
 
     // administratively down: the kernel flushes the routes of the link
     ip(&node, &format!("link set {here} down"));
