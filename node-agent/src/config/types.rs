@@ -194,7 +194,7 @@ pub struct Fib {
     pub keep_on_exit: bool,
     /// How BGP next hops are checked for reachability (RFC 4271 §9.1.2.1);
     /// unset: `kernel` when installing routes, else `none`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_hop_check: Option<NextHopCheck>,
 }
 
