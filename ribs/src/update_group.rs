@@ -134,17 +134,16 @@ impl Batch {
     pub fn encoded(&self, ctx: &Context) -> Result<&[Bytes], EncodeError> {
         self.encoded
             .get_or_init(|| {
-                // One buffer for the batch, split into one `Bytes` per
-                // message (they share the allocation).
-                let mut buf = bytes::BytesMut::new();
-                let mut lens = Vec::with_capacity(self.updates.len());
-                for u in &self.updates {
-                    let before = buf.len();
-                    u.encode_message(ctx, &mut buf)?;
-                    lens.push(buf.len() - before);
-                }
-                let mut all = buf.freeze();
-                Ok(lens.into_iter().map(|n| all.split_to(n)).collect())
+                // One buffer per message, sized by the encoder: each is
+                // freed once every member's connection has written it.
+                self.updates
+                    .iter()
+                    .map(|u| {
+                        let mut buf = bytes::BytesMut::new();
+                        u.encode_message(ctx, &mut buf)?;
+                        Ok(buf.freeze())
+                    })
+                    .collect()
             })
             .as_ref()
             .map(Vec::as_slice)
