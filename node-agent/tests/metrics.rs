@@ -108,6 +108,7 @@ fn known_exchange(metrics: &Metrics) {
     metrics.rib_prefixes(AddressFamily::Ipv4, 2);
     metrics.rib_prefixes(AddressFamily::Ipv6, 1);
     metrics.rib_attribute_sets(3);
+    metrics.rib_update_groups(2);
     metrics.fib_routes(FibState::Installed, 2);
     metrics.fib_routes(FibState::Failed, 1);
     metrics.fib_install_failure();
@@ -184,6 +185,10 @@ fn series_after_a_known_exchange() {
     assert_eq!(
         series(&text, "twill_rib_attribute_sets"),
         ["twill_rib_attribute_sets 3"]
+    );
+    assert_eq!(
+        series(&text, "twill_rib_update_groups"),
+        ["twill_rib_update_groups 2"]
     );
     assert_eq!(
         sorted(series(&text, "twill_fib_routes")),

@@ -902,6 +902,7 @@ impl RibTask {
         self.metrics.rib_prefixes(AddressFamily::Ipv4, loc.len_v4());
         self.metrics.rib_prefixes(AddressFamily::Ipv6, loc.len_v6());
         self.metrics.rib_attribute_sets(self.rib.attribute_sets());
+        self.metrics.rib_update_groups(self.rib.update_groups().0);
         for n in self.neighbors.values() {
             self.metrics.prefixes(n.address, self.prefix_counts(n));
         }

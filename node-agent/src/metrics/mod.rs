@@ -17,6 +17,7 @@
 //! | `twill_bgp_rejected_connections_total` | counter | |
 //! | `twill_rib_prefixes` | gauge | `family` |
 //! | `twill_rib_attribute_sets` | gauge | |
+//! | `twill_rib_update_groups` | gauge | |
 //! | `twill_fib_routes` | gauge | `state` |
 //! | `twill_fib_install_failures_total` | counter | |
 //! | `twill_fib_install_latency_seconds` | histogram | |
@@ -209,6 +210,7 @@ struct Inner {
     rejected_connections: Counter,
     rib_prefixes: Family<FamilyLabels, Gauge>,
     rib_attribute_sets: Gauge,
+    rib_update_groups: Gauge,
     fib_routes: Family<StateLabels, Gauge>,
     fib_install_failures: Counter,
     fib_install_latency: Histogram,
@@ -243,6 +245,7 @@ impl Metrics {
         let rejected_connections = Counter::default();
         let rib_prefixes: Family<FamilyLabels, Gauge> = Family::default();
         let rib_attribute_sets = Gauge::default();
+        let rib_update_groups = Gauge::default();
         let fib_routes: Family<StateLabels, Gauge> = Family::default();
         let fib_install_failures = Counter::default();
         let fib_install_latency = Histogram::new(latency_buckets());
@@ -303,6 +306,11 @@ impl Metrics {
             rib_attribute_sets.clone(),
         );
         registry.register(
+            "twill_rib_update_groups",
+            "Update groups: sets of Established peers sharing one Adj-RIB-Out",
+            rib_update_groups.clone(),
+        );
+        registry.register(
             "twill_fib_routes",
             "Kernel routes of Twill, by state",
             fib_routes.clone(),
@@ -347,6 +355,7 @@ impl Metrics {
                 rejected_connections,
                 rib_prefixes,
                 rib_attribute_sets,
+                rib_update_groups,
                 fib_routes,
                 fib_install_failures,
                 fib_install_latency,
@@ -469,6 +478,13 @@ impl Metrics {
         self.inner
             .rib_attribute_sets
             .set(i64::try_from(sets).unwrap_or(i64::MAX));
+    }
+
+    /// Update groups in use.
+    pub fn rib_update_groups(&self, groups: usize) {
+        self.inner
+            .rib_update_groups
+            .set(i64::try_from(groups).unwrap_or(i64::MAX));
     }
 
     /// Kernel routes in one state.
