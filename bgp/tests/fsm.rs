@@ -931,6 +931,40 @@ fn active_establishment_negotiates_hold_time() {
 }
 
 #[test]
+fn a_configured_keepalive_is_used_up_to_a_third_of_the_hold_time() {
+    // (configured keepalive, our hold, their hold) -> KeepaliveTime.
+    for (keepalive, ours, theirs, expected) in [(5, 90, 90, 5), (60, 90, 90, 30), (20, 90, 9, 3)] {
+        let mut c = config();
+        c.hold_time = ours;
+        c.keepalive_time = Some(keepalive);
+        let mut fsm = Fsm::new(c).unwrap();
+        let acts = run(
+            &mut fsm,
+            [
+                Event::ManualStart,
+                Event::TcpCrAcked,
+                Event::BgpOpen(peer_open(theirs)),
+            ],
+        );
+        assert!(
+            acts.contains(&start(Timer::Keepalive, expected)),
+            "{acts:?}"
+        );
+        let acts = fsm.handle(Event::KeepAliveMsg);
+        let Some(Action::SessionEstablished { negotiated }) = acts.last() else {
+            panic!("{acts:?}");
+        };
+        assert_eq!(negotiated.keepalive_time, expected);
+        // RFC 4271 §8.2.2: the timer is restarted with the same interval.
+        let acts = fsm.handle(Event::KeepaliveTimerExpires);
+        assert_eq!(
+            acts,
+            vec![Action::SendKeepalive, start(Timer::Keepalive, expected)]
+        );
+    }
+}
+
+#[test]
 fn hold_time_zero_means_no_timers() {
     for (ours, theirs) in [(90, 0), (0, 90), (0, 0)] {
         let mut c = config();

@@ -237,7 +237,8 @@ pub struct Negotiated {
     /// Hold time: the smaller of ours and the peer's (RFC 4271 §4.2); 0
     /// means no Hold and no Keepalive timer.
     pub hold_time: u16,
-    /// Keepalive interval: hold time / 3 (RFC 4271 §10).
+    /// Keepalive interval: hold time / 3 (RFC 4271 §10), or the configured
+    /// interval when smaller.
     pub keepalive_time: u16,
     /// The peer's AS (from its 4-octet AS capability when present).
     pub peer_as: u32,
@@ -313,6 +314,10 @@ pub struct Config {
     pub peer_as: u32,
     /// Hold time we propose: 0 or at least 3 (default 90).
     pub hold_time: u16,
+    /// KeepaliveTime when set: the interval between KEEPALIVEs, never more
+    /// than a third of the negotiated hold time (RFC 4271 §10 suggests that
+    /// third, the default).
+    pub keepalive_time: Option<u16>,
     /// ConnectRetryTime in seconds (default 120).
     pub connect_retry_time: u16,
     /// PassiveTcpEstablishment: never connect, only accept.
@@ -338,6 +343,7 @@ impl Config {
             local_id,
             peer_as,
             hold_time: DEFAULT_HOLD_TIME,
+            keepalive_time: None,
             connect_retry_time: DEFAULT_CONNECT_RETRY_TIME,
             passive: false,
             delay_open: None,
@@ -354,6 +360,9 @@ impl Config {
         }
         if self.connect_retry_time == 0 {
             return Err(ConfigError::ZeroTime("connect_retry_time"));
+        }
+        if self.keepalive_time == Some(0) && self.hold_time != 0 {
+            return Err(ConfigError::ZeroTime("keepalive_time"));
         }
         if self.delay_open == Some(0) {
             return Err(ConfigError::ZeroTime("delay_open"));
@@ -645,7 +654,7 @@ impl Fsm {
             Event::KeepaliveTimerExpires => {
                 // RFC 4271 §8.2.2 (OpenConfirm, Established).
                 a.push(Action::SendKeepalive);
-                self.start_timer(Timer::Keepalive, self.hold_time / 3, a);
+                self.start_timer(Timer::Keepalive, self.keepalive_time(), a);
             }
             Event::TcpConnectionFails => self.go_idle(None, DownReason::ConnectionFailed, a),
             Event::BgpHeaderErr(n) | Event::BgpOpenMsgErr(n) => self.fail(n, a),
@@ -727,11 +736,21 @@ impl Fsm {
             // Hold time 0: no Keepalive and no Hold timer (RFC 4271 §4.4).
             self.stop_timer(Timer::Hold, a);
         } else {
-            self.start_timer(Timer::Keepalive, hold / 3, a);
+            self.start_timer(Timer::Keepalive, self.keepalive_time(), a);
             self.start_timer(Timer::Hold, hold, a);
         }
         self.peer_open = Some(open);
         self.state = State::OpenConfirm;
+    }
+
+    /// KeepaliveTime for the negotiated hold time: the configured interval,
+    /// at most a third of the hold time (RFC 4271 §10), at least 1 s.
+    fn keepalive_time(&self) -> u16 {
+        let third = self.hold_time / 3;
+        match self.config.keepalive_time {
+            Some(k) if third > 0 => k.clamp(1, third),
+            _ => third,
+        }
     }
 
     fn restart_hold(&mut self, a: &mut Vec<Action>) {
@@ -748,7 +767,7 @@ impl Fsm {
         let (decode, encode) = Context::negotiate(&self.config.capabilities, &peer_capabilities);
         Negotiated {
             hold_time: self.hold_time,
-            keepalive_time: self.hold_time / 3,
+            keepalive_time: self.keepalive_time(),
             peer_as,
             peer_id,
             peer_capabilities,

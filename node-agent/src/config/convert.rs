@@ -85,15 +85,12 @@ impl ValidConfig {
     }
 
     /// The state machine's configuration for the neighbour at `address`.
-    ///
-    /// `timers.keepalive` has no place here: the FSM sends KEEPALIVEs every
-    /// third of the negotiated hold time (RFC 4271 §10); the session task
-    /// applies a configured interval.
     pub fn fsm_config(&self, address: IpAddr) -> Option<fsm::Config> {
         let n = self.neighbor(address)?;
         let c = &self.config;
         let mut f = fsm::Config::new(c.local_asn, c.router_id, n.asn);
         f.hold_time = n.timers.hold;
+        f.keepalive_time = n.timers.keepalive.filter(|&k| k > 0);
         f.connect_retry_time = n.timers.connect_retry;
         f.passive = n.passive;
         f.delay_open = n.timers.delay_open;
