@@ -259,6 +259,8 @@ pub struct Rib {
     stale_total: usize,
     /// Reused list of update groups for [`Rib::export_prefix`].
     export_ids: Vec<GroupId>,
+    /// See [`Rib::compact_at`].
+    compact_at: Option<usize>,
 }
 
 /// Errors of RIB operations.
@@ -415,6 +417,7 @@ impl Rib {
             next_group: 0,
             stale_total: 0,
             export_ids: Vec::new(),
+            compact_at: None,
         }
     }
 
@@ -441,6 +444,14 @@ impl Rib {
                 .and_then(|g| self.groups.get(&g))
                 .map_or(0, |g| g.out.len_except(peer)),
         )
+    }
+
+    /// How many sent routes an update group's per-route index holds before
+    /// they are folded into its sorted store
+    /// ([`AdjRibOut::compact_at`](crate::adj_rib_out::AdjRibOut::compact_at));
+    /// for groups started from now on.
+    pub fn compact_at(&mut self, routes: usize) {
+        self.compact_at = Some(routes);
     }
 
     /// Number of update groups, and of the peers in them.
@@ -1532,8 +1543,11 @@ impl Rib {
             return gid;
         };
         p.group = Some(gid);
-        self.groups
-            .insert(gid, UpdateGroup::new(id, p.config.clone()));
+        let mut g = UpdateGroup::new(id, p.config.clone());
+        if let Some(n) = self.compact_at {
+            g.out.compact_at(n);
+        }
+        self.groups.insert(gid, g);
         self.export_table(gid);
         gid
     }

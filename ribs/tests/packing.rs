@@ -666,11 +666,13 @@ fn next_hop_of(u: &Update) -> NextHop {
 
 /// Random announcements and withdrawals over several rounds: what the peer
 /// learns by decoding every UPDATE equals the queued intent, and matches
-/// `advertised()`.
+/// `advertised()`. Sent routes are folded from the index into the sorted
+/// store after every round (`compact_at(1)`), at the default threshold, or
+/// never: the result is the same.
 #[test]
 fn round_trip_matches_the_queue() {
-    for (seed, ctx) in [
-        (1, ctx4()),
+    for (seed, ctx, compact_at) in [
+        (1, ctx4(), 1),
         (
             2,
             Context {
@@ -678,6 +680,7 @@ fn round_trip_matches_the_queue() {
                 extended_next_hop_ipv4: true,
                 ..ctx4()
             },
+            1,
         ),
         (
             3,
@@ -689,7 +692,10 @@ fn round_trip_matches_the_queue() {
                 extended_message: true,
                 ..ctx_4oct()
             },
+            1,
         ),
+        (4, ctx4(), 8192),
+        (5, ctx_4oct(), usize::MAX),
     ] {
         let mut rng = Lcg(seed);
         let ap = ctx.add_path.ipv4_unicast;
@@ -700,6 +706,7 @@ fn round_trip_matches_the_queue() {
             .map(|k| v6_nh(&[64512, 100 + k], k % 2 == 0))
             .collect();
         let mut rib = AdjRibOut::new();
+        rib.compact_at(compact_at);
         let mut intent: HashMap<(Prefix, u32), Attrs> = HashMap::new();
         let mut peer: HashMap<(Prefix, u32), PathAttrs> = HashMap::new();
         for round in 0..6 {
@@ -771,8 +778,18 @@ fn round_trip_matches_the_queue() {
             assert_eq!(rib.len(), intent.len());
             for (k, a) in &intent {
                 assert!(Arc::ptr_eq(adv[k], a));
+                assert!(Arc::ptr_eq(rib.get(k.0, k.1).unwrap(), a));
             }
             assert_eq!(rib.skipped(), Skipped::default());
+            // Folded once the index is as large as the store (after the
+            // first round: the store is empty): only ADD-PATH paths other
+            // than 0 stay in the index.
+            let in_index = intent.keys().filter(|k| k.1 != 0).count();
+            match compact_at {
+                1 if round == 0 => assert_eq!(rib.indexed(), in_index),
+                usize::MAX => assert_eq!(rib.indexed(), intent.len()),
+                _ => {}
+            }
         }
     }
 }

@@ -42,8 +42,8 @@ impl Base {
         // The key packs address and length into one integer: a cheaper
         // comparison than the derived (address, length) order, and the same
         // order.
-        v4.sort_unstable_by_key(|(p, _)| u64::from(u32::from(p.addr())) << 8 | u64::from(p.len()));
-        v6.sort_unstable_by_key(|(p, _)| (u128::from(p.addr()), p.len()));
+        v4.sort_unstable_by_key(|&(p, _)| Base::key4(p));
+        v6.sort_unstable_by_key(|&(p, _)| Base::key6(p));
         debug_assert!(v4.windows(2).all(|w| w[0].0 != w[1].0));
         debug_assert!(v6.windows(2).all(|w| w[0].0 != w[1].0));
         debug_assert_eq!(sets.len(), sources.len());
@@ -54,6 +54,19 @@ impl Base {
             v6,
             queued: true,
         }
+    }
+
+    /// The sort key of an IPv4 route: address and length packed in one
+    /// integer, the same order as (address, length).
+    #[inline]
+    pub(super) fn key4(p: Ipv4Prefix) -> u64 {
+        u64::from(u32::from(p.addr())) << 8 | u64::from(p.len())
+    }
+
+    /// The sort key of an IPv6 route.
+    #[inline]
+    pub(super) fn key6(p: Ipv6Prefix) -> (u128, u8) {
+        (u128::from(p.addr()), p.len())
     }
 
     /// Whether nothing is loaded.

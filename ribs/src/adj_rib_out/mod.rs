@@ -48,6 +48,7 @@ use crate::peer::PeerId;
 use crate::prefix::{Ipv4Prefix, Ipv6Prefix, Prefix};
 
 mod base;
+mod compact;
 use base::Base;
 
 /// Withdrawn Routes Length and Total Path Attribute Length (RFC 4271 §4.3).
@@ -138,7 +139,7 @@ pub struct Views {
 }
 
 /// The Adj-RIB-Out of one peer or update group.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct AdjRibOut {
     /// (prefix, path id) -> index in `slots`.
     index: HashMap<Key, u32, foldhash::fast::RandomState>,
@@ -152,9 +153,28 @@ pub struct AdjRibOut {
     /// Advertised routes by source peer.
     by_src: HashMap<PeerId, usize, foldhash::fast::RandomState>,
     skipped: Skipped,
-    /// A whole-table load ([`AdjRibOut::load`]); routes that changed since
-    /// live in `index`/`slots` instead.
+    /// A whole-table load ([`AdjRibOut::load`]), or routes folded in from
+    /// the index once sent (`compact.rs`); routes that changed since live
+    /// in `index`/`slots` instead.
     base: Base,
+    /// See [`AdjRibOut::compact_at`].
+    compact_min: usize,
+}
+
+impl Default for AdjRibOut {
+    fn default() -> Self {
+        AdjRibOut {
+            index: HashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            queue: Vec::new(),
+            advertised: 0,
+            by_src: HashMap::default(),
+            skipped: Skipped::default(),
+            base: Base::default(),
+            compact_min: 8192,
+        }
+    }
 }
 
 impl AdjRibOut {
@@ -474,6 +494,7 @@ impl AdjRibOut {
         // Give the queue's allocation back for the next round.
         self.queue = queue;
         self.queue.clear();
+        self.maybe_compact();
 
         // Members whose view differs from the shared one: the sources of
         // changed routes (runs of one source are common).
