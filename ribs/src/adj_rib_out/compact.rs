@@ -4,10 +4,12 @@
 //! in) lives in the index of [`AdjRibOut`]: a hash entry and a slot of
 //! about 90 bytes. Once sent, it only records what the peer was told, which
 //! the sorted store of a whole-table load ([`Base`]) keeps in 12 bytes (an
-//! IPv4 prefix and an attribute set number). When the index holds as many
-//! sent routes as the store (and at least [`AdjRibOut::compact_at`]), they
-//! are merged into the store: each route is sorted once, and the merges
-//! cost linear time, doubling the store each time.
+//! IPv4 prefix and an attribute set number). When the index holds a
+//! quarter as many sent routes as the store (and at least
+//! [`AdjRibOut::compact_at`]), they are merged into the store: each route
+//! is sorted once, and each merge costs linear time and grows the store by
+//! a quarter at least, so the index never holds much more than a fifth of
+//! the table.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -42,8 +44,8 @@ impl Sets {
 
 impl AdjRibOut {
     /// Sent routes in the index at which a fold into the store is
-    /// considered (default 8,192; also when the index holds as many as the
-    /// store).
+    /// considered (default 8,192; and once the index holds a quarter as
+    /// many as the store).
     pub fn compact_at(&mut self, routes: usize) {
         self.compact_min = routes.max(1);
     }
@@ -54,11 +56,11 @@ impl AdjRibOut {
     }
 
     /// Fold the sent routes of the index into the store when due: nothing
-    /// queued, and the index at least as large as the store.
+    /// queued, and the index at least a quarter of the store.
     pub(super) fn maybe_compact(&mut self) {
         let indexed = self.index.len();
         if indexed < self.compact_min
-            || indexed < self.base.v4.len() + self.base.v6.len()
+            || indexed.saturating_mul(4) < self.base.v4.len() + self.base.v6.len()
             || !self.queue.is_empty()
             || self.base.queued
         {
