@@ -174,6 +174,35 @@ fn propagate(updates: &[Update], peers: u32) -> usize {
         .sum()
 }
 
+/// Ingest with one Established peer, its UPDATEs taken (encoded) every
+/// `every` received UPDATEs, as the agent does; `compact_at` as
+/// [`Rib::compact_at`].
+fn stream(updates: &[Update], every: usize, compact_at: usize) -> usize {
+    let mut rib = Rib::new(
+        RibConfig {
+            local_asn: 65000,
+            router_id: Ipv4Addr::new(198, 19, 0, 1),
+            cluster_id: None,
+            decision: Default::default(),
+        },
+        Box::new(AllReachable),
+    );
+    rib.compact_at(compact_at);
+    rib.add_peer(peer(2, 65002)).unwrap();
+    rib.add_peer(peer(100, 65100)).unwrap();
+    rib.peer_up(PeerId(100)).unwrap();
+    let n: usize = updates.iter().map(|u| u.nlri.len()).sum();
+    rib.reserve_v4(n);
+    let mut messages = 0;
+    for chunk in updates.chunks(every) {
+        for u in chunk {
+            rib.apply_update(PeerId(2), u, true).unwrap();
+        }
+        messages += rib.take_encoded(PeerId(100), &ctx()).unwrap().len();
+    }
+    messages
+}
+
 /// Time this thread has run on a CPU (`/proc/thread-self/schedstat`, in
 /// nanoseconds): unlike wall time, not inflated by other processes
 /// competing for the two cores.
@@ -242,6 +271,20 @@ fn report(updates: &[Update], n: usize) {
         total.saturating_sub(attr_bytes) as f64 / n as f64,
     );
     black_box(rib);
+
+    for (what, compact_at) in [("folded", 8192), ("never folded", usize::MAX)] {
+        let before = rss();
+        let t = Instant::now();
+        let c = cpu();
+        let m = stream(updates, 64, compact_at);
+        eprintln!(
+            "ingest with 1 Established peer, UPDATEs encoded every 64 received, index {what}: \
+             {:?} wall, {:?} on CPU ({m} messages, RSS growth {:.1} MB)",
+            t.elapsed(),
+            cpu() - c,
+            rss().saturating_sub(before) as f64 / 1e6,
+        );
+    }
 
     let before = rss();
     let t = Instant::now();

@@ -119,13 +119,12 @@ impl AdjRibOut {
         drop(old);
         v4.sort_unstable_by_key(|&(p, _)| Base::key4(p));
         v6.sort_unstable_by_key(|&(p, _)| Base::key6(p));
-        self.base = Base {
-            sets: sets.sets,
-            sources: sets.sources,
-            v4: merge(old4, v4, |&(p, _)| Base::key4(p)),
-            v6: merge(old6, v6, |&(p, _)| Base::key6(p)),
-            queued: false,
-        };
+        self.base = Base::sorted(
+            sets.sets,
+            sets.sources,
+            merge(old4, v4, |&(p, _)| Base::key4(p)),
+            merge(old6, v6, |&(p, _)| Base::key6(p)),
+        );
         // The index again, for the slots that stay.
         self.index = HashMap::default();
         self.free = Vec::new();
