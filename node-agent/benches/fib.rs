@@ -7,11 +7,13 @@
 //!
 //! Each time is the best of R rounds (default 1; every method once per
 //! round), each run in a fresh namespace. `--only NAME[,NAME]` (errors-only,
-//! twill, ip, single) runs those methods beside the reference.
+//! twill, twill-inline, ip, single) runs those methods beside the reference.
 //!
 //! N defaults to 100000 and 901899 (every IPv4 prefix of
 //! `../shared/data/prefixes-dfz.txt.gz`), one next hop (198.18.0.2 on a
-//! veth). References: the same routes as pre-built `RTM_NEWROUTE` /
+//! veth). Twill twice: with the next hop as one nexthop object that every
+//! route names (the default), and with the next hop in each route (the
+//! fallback). References: the same routes as pre-built `RTM_NEWROUTE` /
 //! `RTM_DELROUTE` messages sent 1,024 per `sendmsg` (with an
 //! acknowledgement for every message, and with errors only), `ip -batch`,
 //! and one request per route awaited in turn. `--refs-up-to M` runs the last
@@ -113,8 +115,10 @@ fn load_prefixes() -> Vec<Prefix> {
 }
 
 /// Twill's writer: apply all, wait until written; withdraw all, wait.
-fn twill(prefixes: &[Prefix]) -> (Duration, Duration) {
-    let ns = Netns::new("twill");
+/// `objects`: the next hop as a nexthop object (the default), else in
+/// each route (the fallback for kernels without nexthop objects).
+fn twill(prefixes: &[Prefix], objects: bool) -> (Duration, Duration) {
+    let ns = Netns::new(if objects { "twill" } else { "twill-inline" });
     let routes: Vec<RouteChange> = prefixes
         .iter()
         .map(|p| RouteChange::via(*p, vec![Gateway::new(IpAddr::V4(GATEWAY))]))
@@ -134,13 +138,18 @@ fn twill(prefixes: &[Prefix]) -> (Duration, Duration) {
                 .build()
                 .unwrap();
             rt.block_on(async move {
-                let fib = FibHandle::spawn(FibConfig::default()).unwrap();
+                let fib = FibHandle::spawn(FibConfig {
+                    nexthop_objects: objects,
+                    ..FibConfig::default()
+                })
+                .unwrap();
                 let t0 = Instant::now();
                 fib.apply(routes).unwrap();
                 fib.sync().await.unwrap();
                 let install = t0.elapsed();
                 let v = fib.view().await.unwrap();
                 assert_eq!(v.counters.installed as usize, n, "{:?}", v.counters);
+                assert_eq!(v.nexthop_objects, objects.then_some(1));
                 // the main thread counts the kernel's routes, then says go
                 tx.send(()).unwrap();
                 go_rx.recv().unwrap();
@@ -358,7 +367,16 @@ fn main() {
             ));
         }
         if want("twill") {
-            methods.push(("Twill FibHandle", Box::new(|| twill(prefixes))));
+            methods.push((
+                "Twill FibHandle, nexthop object",
+                Box::new(|| twill(prefixes, true)),
+            ));
+        }
+        if want("twill-inline") {
+            methods.push((
+                "Twill FibHandle, next hop in each route",
+                Box::new(|| twill(prefixes, false)),
+            ));
         }
         if n <= refs_up_to && want("ip") {
             methods.push(("ip -batch", Box::new(|| ip_batch(prefixes))));

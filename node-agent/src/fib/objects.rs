@@ -448,6 +448,13 @@ impl Objects {
         }
         // groups after the hops they name
         for (id, members) in groups {
+            if let Some(o) = self.objects.get(&id) {
+                // Known: the kernel may have dropped members (their links
+                // went down), never added any.
+                let same = !o.members.is_empty() && members.iter().all(|m| o.members.contains(m));
+                self.update(id, same, Some(members));
+                continue;
+            }
             let hops: Option<Vec<Hop>> = members
                 .iter()
                 .map(|m| self.objects.get(m).and_then(|o| o.hop().copied()))
@@ -486,16 +493,24 @@ impl Objects {
         lost
     }
 
-    fn adopt(&mut self, id: u32, key: Option<Vec<Hop>>, members: Vec<u32>, have: Option<Vec<u32>>) {
+    /// Records the kernel's `have` for a known object; `same`: it still is
+    /// what its id stands for (else it is orphaned).
+    fn update(&mut self, id: u32, same: bool, have: Option<Vec<u32>>) {
         if let Some(o) = self.objects.get_mut(&id) {
-            let changed = key.is_some() && o.key != key;
             o.have = have;
             o.inflight = false;
-            if changed {
-                // the kernel's object is no longer what this id stood for
-                self.orphan(id);
-            }
-            self.mark(id);
+        }
+        if !same {
+            self.orphan(id);
+        }
+        self.mark(id);
+    }
+
+    /// Takes in an object of Twill's found in the kernel.
+    fn adopt(&mut self, id: u32, key: Option<Vec<Hop>>, members: Vec<u32>, have: Option<Vec<u32>>) {
+        if let Some(o) = self.objects.get(&id) {
+            let same = key.is_none() || o.key == key;
+            self.update(id, same, have);
             return;
         }
         let key = key.filter(|k| match k.as_slice() {
@@ -559,18 +574,74 @@ mod tests {
         assert_eq!(o.forward(g), Some(Forward::Hops(vec![a, b])));
     }
 
-    #[test]
-    fn a_group_keeps_its_usable_members_and_unused_objects_go() {
+    /// A table with the group of `hops` written to the kernel, used by one
+    /// route; its id; the links (2 and 3 up).
+    fn installed(hops: &[Hop]) -> (Objects, u32, Links) {
         let mut o = Objects::new(84);
-        let (a, b) = (hop("198.18.0.2", 2), hop("198.18.1.2", 3));
-        let g = o.lookup(&[a, b]);
+        let g = o.lookup(hops);
         o.acquire(g);
-        let mut links = links();
+        let links = links();
         let mut out = Vec::new();
         o.ensure(g, &links, &mut out);
         for (id, op) in out.drain(..) {
             o.written(id, &op, None);
         }
+        (o, g, links)
+    }
+
+    #[test]
+    fn a_group_shrunk_by_the_kernel_keeps_its_id_and_grows_back() {
+        let hops = [
+            hop("198.18.0.2", 2),
+            hop("198.18.0.3", 2),
+            hop("198.18.1.2", 3),
+        ];
+        let (mut o, g, mut links) = installed(&hops);
+        let mut out = Vec::new();
+        // link 3 down: the kernel removed the third member
+        links.set_link(3, IFF_UP);
+        let (m1, m2) = (o.lookup(&hops[..1]), o.lookup(&hops[1..2]));
+        let dump = vec![
+            KernelNexthop {
+                id: m1,
+                protocol: 84,
+                kind: NexthopKind::Hop(hops[0]),
+            },
+            KernelNexthop {
+                id: m2,
+                protocol: 84,
+                kind: NexthopKind::Hop(hops[1]),
+            },
+            KernelNexthop {
+                id: g,
+                protocol: 84,
+                kind: NexthopKind::Group(vec![m1, m2]),
+            },
+        ];
+        let lost = o.reconcile(84, dump);
+        assert_eq!(lost.gone, HashSet::from([o.lookup(&hops[2..])]));
+        assert_eq!(o.lookup(&hops), g);
+        o.take_dirty(&links, false, true, &mut out);
+        assert!(out.is_empty(), "{out:?}");
+        // the link returns: its member is created, the group replaced
+        links.set_link(3, IFF_UP | IFF_LOWER_UP);
+        o.mark_all();
+        o.take_dirty(&links, false, true, &mut out);
+        let m3 = o.lookup(&hops[2..]);
+        assert_eq!(
+            out,
+            vec![
+                (m3, NhOp::Hop(hops[2], false)),
+                (g, NhOp::Group(vec![m1, m2, m3], true)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_group_keeps_its_usable_members_and_unused_objects_go() {
+        let (a, b) = (hop("198.18.0.2", 2), hop("198.18.1.2", 3));
+        let (mut o, g, mut links) = installed(&[a, b]);
+        let mut out = Vec::new();
         // link 3 down: the kernel removed b's object and shrank the group
         links.set_link(3, IFF_UP);
         let dump = vec![
