@@ -585,7 +585,7 @@ impl Rib {
         let joined = self
             .groups
             .iter_mut()
-            .find(|(_, g)| g.fresh && same_export(&g.config, cfg));
+            .find(|(_, g)| g.fresh && !g.filtered && same_export(&g.config, cfg));
         if let Some((&gid, g)) = joined {
             g.members.push(id);
             if let Some(p) = self.peers.get_mut(&id) {
@@ -1313,6 +1313,10 @@ impl Rib {
         ids.clear();
         ids.extend(self.groups.keys().copied());
         for &gid in &ids {
+            let Some(g) = self.groups.get_mut(&gid) else {
+                continue;
+            };
+            let best = best.filter(|b| !g.leaves_out(b.peer));
             let attrs = best.and_then(|b| self.export_one(prefix, b, gid));
             let Some(g) = self.groups.get_mut(&gid) else {
                 continue;
@@ -1385,6 +1389,12 @@ impl Rib {
         };
         let to_cfg = &group.config;
         let memoize = !prefix_dependent(to_cfg.export.as_ref());
+        // A group of one peer leaves that peer's own routes out.
+        let only = match group.members.as_slice() {
+            [m] => Some(*m),
+            _ => None,
+        };
+        let mut left_out = false;
         // (attribute set, source, IPv6) -> index in `sets` (NO_SET: not sent).
         // The sets' addresses are the allocator's, not chosen by peers.
         const NO_SET: u32 = u32::MAX;
@@ -1397,6 +1407,10 @@ impl Rib {
         let mut v6 = Vec::with_capacity(loc.v6.len());
         for (prefix, dest) in loc.iter() {
             let Some(best) = dest.best() else { continue };
+            if Some(best.peer) == only {
+                left_out = true;
+                continue;
+            }
             let mut compute = || {
                 let exported = info(best.peer)
                     .and_then(|from| Self::export_attrs(config, prefix, from, &best.attrs, to_cfg));
@@ -1429,6 +1443,7 @@ impl Rib {
                 }
             }
         }
+        group.filtered |= left_out;
         group.out.load_from(sets, sources, v4, v6);
     }
 
@@ -1461,7 +1476,15 @@ impl Rib {
             .filter_map(|(p, d)| Some((p, d.best()?.clone())))
             .collect();
         for (prefix, best) in bests {
-            let a = self.export_one(prefix, &best, gid);
+            let own = self
+                .groups
+                .get_mut(&gid)
+                .is_some_and(|g| g.leaves_out(best.peer));
+            let a = if own {
+                None
+            } else {
+                self.export_one(prefix, &best, gid)
+            };
             if let Some(g) = self.groups.get_mut(&gid) {
                 match a {
                     Some(a) => g.out.announce_from(prefix, 0, a, best.peer),

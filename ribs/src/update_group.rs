@@ -51,6 +51,10 @@ pub(crate) struct UpdateGroup {
     pub(crate) fresh: bool,
     /// Not yet compared with the older groups for a merge.
     pub(crate) unmerged: bool,
+    /// A group of one member whose own routes were left out of its
+    /// Adj-RIB-Out (a peer sending a full table does not also hold it as
+    /// routes it must never be sent). Such a group takes no other member.
+    pub(crate) filtered: bool,
     /// Export results by (source attribute set address, source peer, IPv6
     /// prefix), each with the source set it was computed from (held, so
     /// the address stays its own); only when `memoize`.
@@ -71,6 +75,7 @@ impl UpdateGroup {
             members: vec![member],
             fresh: true,
             unmerged: true,
+            filtered: false,
         }
     }
 
@@ -81,6 +86,15 @@ impl UpdateGroup {
         self.config = config;
     }
 
+    /// Whether a route from `src` stays out of this group's Adj-RIB-Out:
+    /// its only member is `src` (RFC 4271 §9.2, applied to the whole
+    /// group). Marks the group filtered.
+    pub(crate) fn leaves_out(&mut self, src: PeerId) -> bool {
+        let out = matches!(self.members.as_slice(), [m] if *m == src);
+        self.filtered |= out;
+        out
+    }
+
     /// Whether `other` may be merged into this group: the same export and
     /// encoding, and both queues drained (so both hold the export of the
     /// same Loc-RIB).
@@ -89,6 +103,8 @@ impl UpdateGroup {
             && self.ctx == other.ctx
             && !self.fresh
             && !other.fresh
+            && !self.filtered
+            && !other.filtered
             && !self.out.has_queued()
             && !other.out.has_queued()
             && same_export(&self.config, &other.config)

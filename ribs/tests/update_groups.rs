@@ -386,6 +386,11 @@ mod model {
             rib.compact_at(1);
             let peers = [2u8, 3, 4, 5];
             up(&mut rib, &peers);
+            // Peer 5 on another link: a group of its own, which leaves
+            // 5's own routes out of its Adj-RIB-Out.
+            let mut c5 = peer(5);
+            c5.local_next_hop = NextHop::V4(Ipv4Addr::new(198, 18, 5, 1));
+            rib.add_peer(c5).unwrap();
             let mut views: BTreeMap<u8, BTreeMap<String, Vec<u32>>> =
                 peers.iter().map(|&n| (n, BTreeMap::new())).collect();
             for op in ops {
