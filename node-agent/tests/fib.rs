@@ -825,7 +825,12 @@ async fn view_until(fib: &FibHandle, what: &str, cond: impl Fn(&FibView) -> bool
         if cond(&v) {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for: {what}: {:?} {:?}",
+            v.counters,
+            v.entries.iter().take(4).collect::<Vec<_>>()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -211,7 +211,10 @@ impl NetlinkSocket {
         let last = first_seq.wrapping_add(count as u32).wrapping_sub(1);
         let mut done = false;
         while !done {
-            let r = self.recv_with(true, |m| {
+            // Every answer was queued before `send` returned: an empty
+            // queue before the last acknowledgement means it was lost (no
+            // need to wait for the receive timeout).
+            let r = self.recv_with(false, |m| {
                 if m.kind != NLMSG_ERROR {
                     return;
                 }
@@ -228,7 +231,8 @@ impl NetlinkSocket {
                 }
             });
             match r {
-                Ok(_) => {}
+                Ok(true) => {}
+                Ok(false) => return Err(SocketError::Incomplete { missing: count }),
                 Err(SocketError::Sys {
                     errno: Errno::EAGAIN | Errno::ENOBUFS,
                     ..
@@ -249,7 +253,7 @@ impl NetlinkSocket {
         let mut done = false;
         let mut failed = 0;
         while !done {
-            self.recv_with(true, |m| {
+            let r = self.recv_with(true, |m| {
                 if m.seq != seq {
                     return;
                 }
@@ -261,7 +265,19 @@ impl NetlinkSocket {
                     }
                     _ => f(m),
                 }
-            })?;
+            });
+            match r {
+                // An overflow lost earlier answers (the caller re-reads
+                // for that); the kernel fills a dump only when there is
+                // room, so none of its own messages is lost.
+                Err(SocketError::Sys {
+                    errno: Errno::ENOBUFS,
+                    ..
+                }) => {}
+                r => {
+                    r?;
+                }
+            }
         }
         if failed != 0 {
             return Err(SocketError::Dump(failed));

@@ -331,11 +331,11 @@ impl Writer {
     /// overflowed), re-reads the kernel's table and writes again (at most
     /// three rounds; the retry timer and the next event do the rest).
     fn flush(&mut self) {
+        if self.nh_resync {
+            self.resync_nexthops();
+        }
+        self.flush_once();
         for _ in 0..3 {
-            if self.nh_resync {
-                self.resync_nexthops();
-            }
-            self.flush_once();
             if !self.resync {
                 return;
             }
@@ -344,8 +344,12 @@ impl Writer {
             warn!("FIB: answers or notifications lost, re-reading the kernel table");
             if let Err(e) = self.load() {
                 warn!("FIB: re-read failed: {e}");
+                self.resync = true;
                 return;
             }
+            // what the re-read found is compared (and written) at once:
+            // nothing stays queued
+            self.flush_once();
         }
     }
 
