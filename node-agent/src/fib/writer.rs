@@ -5,20 +5,26 @@
 //!  FibHandle ---- Command (apply, sync, converged, view, shutdown) ----+
 //!                                                                       v
 //!  watch socket (links, addresses,        +--------------------------------------+
-//!  routes changed by others) ---------->  | Writer (own thread, current-thread   |
-//!                                         | tokio runtime)                        |
+//!  routes and nexthop objects changed --> | Writer (own thread, current-thread   |
+//!  by others)                             | tokio runtime)                        |
 //!  retry timer (backoff) -------------->  | entries: prefix -> want / have        |
+//!                                         | objects: nexthop objects, refs        |
 //!                                         | dirty prefixes -> flush()             |
 //!                                         +------------------+-------------------+
-//!                                                            | batches of RTM_NEWROUTE /
-//!                                                            v RTM_DELROUTE, errors by seq
+//!                                                            | batches: objects a route
+//!                                                            | needs, then the route;
+//!                                                            v unused objects last
 //!                                                    request socket -> kernel
 //! ```
 //!
 //! Per prefix the writer keeps what the RIB wants (`want`) and what the
 //! kernel holds of Twill's (`have`, from the acknowledgements, the start-up
 //! dump and the watch). Every event only marks prefixes dirty; `flush`
-//! compares the two and writes the difference (level-triggered).
+//! compares the two and writes the difference (level-triggered). With
+//! nexthop objects a route also names the object it wants (`want_nh`) and
+//! the one the kernel's route names (`nh`); both hold a reference, so an
+//! object is deleted only once no route wants it and no route of Twill's
+//! in the kernel still names it.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
