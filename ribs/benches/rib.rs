@@ -105,7 +105,8 @@ fn peer(n: u32, asn: u32) -> PeerConfig {
     c
 }
 
-fn ingest(updates: &[Update]) -> Rib {
+/// A RIB with the injecting peer 2 configured, room reserved for `updates`.
+fn rib_for(updates: &[Update]) -> Rib {
     let mut rib = Rib::new(
         RibConfig {
             local_asn: 65000,
@@ -118,6 +119,11 @@ fn ingest(updates: &[Update]) -> Rib {
     rib.add_peer(peer(2, 65002)).unwrap();
     let n: usize = updates.iter().map(|u| u.nlri.len()).sum();
     rib.reserve_v4(n);
+    rib
+}
+
+fn ingest(updates: &[Update]) -> Rib {
+    let mut rib = rib_for(updates);
     for u in updates {
         rib.apply_update(PeerId(2), u, true).unwrap();
     }
@@ -148,18 +154,7 @@ fn export(rib: &mut Rib, peers: u32) -> usize {
 /// Ingest with `peers` monitors Established, then their UPDATEs, encoded
 /// (propagation: what the agent does before writing to the sockets).
 fn propagate(updates: &[Update], peers: u32) -> usize {
-    let mut rib = Rib::new(
-        RibConfig {
-            local_asn: 65000,
-            router_id: Ipv4Addr::new(198, 19, 0, 1),
-            cluster_id: None,
-            decision: Default::default(),
-        },
-        Box::new(AllReachable),
-    );
-    rib.add_peer(peer(2, 65002)).unwrap();
-    let n: usize = updates.iter().map(|u| u.nlri.len()).sum();
-    rib.reserve_v4(n);
+    let mut rib = rib_for(updates);
     let ids: Vec<u32> = (0..peers).map(|n| 100 + n).collect();
     for &id in &ids {
         rib.add_peer(peer(id, 65000 + id)).unwrap();
@@ -178,21 +173,10 @@ fn propagate(updates: &[Update], peers: u32) -> usize {
 /// `every` received UPDATEs, as the agent does; `compact_at` as
 /// [`Rib::compact_at`].
 fn stream(updates: &[Update], every: usize, compact_at: usize) -> usize {
-    let mut rib = Rib::new(
-        RibConfig {
-            local_asn: 65000,
-            router_id: Ipv4Addr::new(198, 19, 0, 1),
-            cluster_id: None,
-            decision: Default::default(),
-        },
-        Box::new(AllReachable),
-    );
+    let mut rib = rib_for(updates);
     rib.compact_at(compact_at);
-    rib.add_peer(peer(2, 65002)).unwrap();
     rib.add_peer(peer(100, 65100)).unwrap();
     rib.peer_up(PeerId(100)).unwrap();
-    let n: usize = updates.iter().map(|u| u.nlri.len()).sum();
-    rib.reserve_v4(n);
     let mut messages = 0;
     for chunk in updates.chunks(every) {
         for u in chunk {
