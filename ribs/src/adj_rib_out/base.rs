@@ -4,9 +4,11 @@
 //! before End-of-RIB). Going through the per-route index of
 //! [`AdjRibOut`](super::AdjRibOut) for a million routes costs a hash insert
 //! and about 80 bytes each; the table is instead kept here as two vectors
-//! sorted by prefix (16 bytes per IPv4 route), searched by bisection. A
-//! route that changes later moves to the index, leaving an empty entry
-//! behind.
+//! (12 bytes per IPv4 route), packed in the order they come and sorted by
+//! prefix on the first lookup (a route changing after the table was sent),
+//! then searched by bisection: the new peer's UPDATEs do not wait for the
+//! sort. A route that changes later moves to the index, leaving an empty
+//! entry behind.
 
 use crate::attrs::Attrs;
 use crate::peer::PeerId;
@@ -33,28 +35,65 @@ pub(super) struct Base {
     /// not there, bisects a handful of neighbouring entries instead of the
     /// whole table (a cache miss per step).
     buckets4: Vec<u32>,
+    /// `v4` and `v6` are sorted (and `buckets4` built).
+    is_sorted: bool,
 }
 
 /// Below this many IPv4 routes, lookups bisect the whole vector.
 const BUCKETS_FROM: usize = 4096;
 
+/// The /16 offsets of sorted IPv4 routes (none for a small table).
+fn buckets(v4: &[(Ipv4Prefix, u32)]) -> Vec<u32> {
+    let mut b = Vec::new();
+    if v4.len() >= BUCKETS_FROM {
+        b.reserve_exact(1 << 16 | 1);
+        let mut i = 0;
+        for top in 0..=(1u32 << 16) {
+            while i < v4.len() && u32::from(v4[i].0.addr()) >> 16 < top {
+                i += 1;
+            }
+            b.push(i as u32);
+        }
+    }
+    b
+}
+
 impl Base {
     /// The table, in any order, each prefix at most once; entries index
-    /// `sets`.
+    /// `sets`. Queued, and sorted on the first lookup.
     pub(super) fn new(
         sets: Vec<Attrs>,
         sources: Vec<PeerId>,
-        mut v4: Vec<(Ipv4Prefix, u32)>,
-        mut v6: Vec<(Ipv6Prefix, u32)>,
+        v4: Vec<(Ipv4Prefix, u32)>,
+        v6: Vec<(Ipv6Prefix, u32)>,
     ) -> Self {
+        debug_assert_eq!(sets.len(), sources.len());
+        Base {
+            sets,
+            sources,
+            v4,
+            v6,
+            queued: true,
+            buckets4: Vec::new(),
+            is_sorted: false,
+        }
+    }
+
+    /// Sort the routes by prefix (and index the IPv4 ones by /16), once,
+    /// before the first lookup.
+    pub(super) fn ensure_sorted(&mut self) {
+        if self.is_sorted {
+            return;
+        }
         // The key packs address and length into one integer: a cheaper
         // comparison than the derived (address, length) order, and the same
         // order.
-        v4.sort_unstable_by_key(|&(p, _)| Base::key4(p));
-        v6.sort_unstable_by_key(|&(p, _)| Base::key6(p));
-        let mut b = Base::sorted(sets, sources, v4, v6);
-        b.queued = true;
-        b
+        self.v4.sort_unstable_by_key(|&(p, _)| Base::key4(p));
+        self.v6.sort_unstable_by_key(|&(p, _)| Base::key6(p));
+        debug_assert!(self.v4.windows(2).all(|w| w[0].0 < w[1].0));
+        debug_assert!(self.v6.windows(2).all(|w| w[0].0 < w[1].0));
+        self.buckets4 = buckets(&self.v4);
+        self.is_sorted = true;
     }
 
     /// The store of routes already sorted by [`Base::key4`] and
@@ -68,24 +107,14 @@ impl Base {
         debug_assert!(v4.windows(2).all(|w| w[0].0 < w[1].0));
         debug_assert!(v6.windows(2).all(|w| w[0].0 < w[1].0));
         debug_assert_eq!(sets.len(), sources.len());
-        let mut buckets4 = Vec::new();
-        if v4.len() >= BUCKETS_FROM {
-            buckets4.reserve_exact(1 << 16 | 1);
-            let mut i = 0;
-            for top in 0..=(1u32 << 16) {
-                while i < v4.len() && u32::from(v4[i].0.addr()) >> 16 < top {
-                    i += 1;
-                }
-                buckets4.push(i as u32);
-            }
-        }
         Base {
             sets,
             sources,
+            buckets4: buckets(&v4),
             v4,
             v6,
             queued: false,
-            buckets4,
+            is_sorted: true,
         }
     }
 
@@ -110,6 +139,14 @@ impl Base {
     fn find(&self, prefix: Prefix, path_id: u32) -> Option<(Family, usize)> {
         if path_id != 0 {
             return None;
+        }
+        if !self.is_sorted {
+            // Only a read-only query (`AdjRibOut::get`) gets here before
+            // the sort: a scan.
+            return match prefix {
+                Prefix::V4(p) => Some((Family::V4, self.v4.iter().position(|e| e.0 == p)?)),
+                Prefix::V6(p) => Some((Family::V6, self.v6.iter().position(|e| e.0 == p)?)),
+            };
         }
         match prefix {
             Prefix::V4(p) => {
@@ -142,6 +179,7 @@ impl Base {
     /// Take the route out (it moves to the index): its attributes and
     /// source, if the load holds it.
     pub(super) fn take(&mut self, prefix: Prefix, path_id: u32) -> Option<(Attrs, PeerId)> {
+        self.ensure_sorted();
         let (family, i) = self.find(prefix, path_id)?;
         let set = self.set_of(family, i);
         let attrs = self.sets.get(set as usize)?.clone();
@@ -159,7 +197,8 @@ impl Base {
         self.sets.get(self.set_of(family, i) as usize)
     }
 
-    /// The routes held with their sources, in prefix order (IPv4 first).
+    /// The routes held with their sources (IPv4 first; in prefix order
+    /// once sorted).
     pub(super) fn iter(&self) -> impl Iterator<Item = (Prefix, &Attrs, PeerId)> {
         let one = |s: u32| Some((self.sets.get(s as usize)?, self.sources[s as usize]));
         let v4 = self.v4.iter().filter_map(move |&(p, s)| {

@@ -93,6 +93,7 @@ impl AdjRibOut {
             }
         }
         // The store's routes under their new numbers.
+        self.base.ensure_sorted();
         let old = std::mem::take(&mut self.base);
         let mut renumber = vec![NONE; old.sets.len()];
         let mut map = |set: u32, sets: &mut Sets| -> u32 {

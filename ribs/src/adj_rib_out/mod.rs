@@ -267,8 +267,12 @@ impl AdjRibOut {
     pub fn withdraw(&mut self, prefix: Prefix, path_id: u32) {
         // Nothing to do for a route neither advertised nor queued: do not
         // create a slot for it.
-        let known = self.index.contains_key(&Key::new(prefix, path_id))
-            || (!self.base.is_empty() && self.base.get(prefix, path_id).is_some());
+        let known = self.index.contains_key(&Key::new(prefix, path_id)) || {
+            if !self.base.is_empty() {
+                self.base.ensure_sorted();
+            }
+            !self.base.is_empty() && self.base.get(prefix, path_id).is_some()
+        };
         if known {
             self.queue_change(prefix, path_id, None);
         }
@@ -416,8 +420,20 @@ impl AdjRibOut {
     /// itself (RFC 4271 §9.2), so a member that is the source of a changed
     /// route gets UPDATEs of its own and the others share one list.
     pub fn take_views(&mut self, ctx: &Context, members: &[PeerId]) -> Views {
-        let queue = std::mem::take(&mut self.queue);
         let mut groups = Groups::new(ctx);
+        if self.base.queued
+            && self.queue.is_empty()
+            && !self.base.sources.iter().any(|s| members.contains(s))
+        {
+            // A new session's whole table, from none of the members: one
+            // view, packed straight from the load.
+            let shared = self.pack_load(&mut groups, ctx);
+            return Views {
+                shared,
+                members: Vec::new(),
+            };
+        }
+        let queue = std::mem::take(&mut self.queue);
         // Capacity that stays untouched costs address space only.
         let (load4, load6) = if self.base.queued {
             (self.base.v4.len(), self.base.v6.len())
@@ -546,8 +562,87 @@ impl AdjRibOut {
         views
     }
 
-    /// The records of a whole-table load ([`AdjRibOut::load_from`]): all
-    /// announcements, checked once per attribute set.
+    /// Check every route of a whole-table load ([`AdjRibOut::load_from`])
+    /// against its attribute set, looked up once per set: routes that
+    /// cannot be sent are counted and dropped from the load, the others
+    /// counted as advertised. Returns each set's [`Admit`] and its numbers
+    /// of sendable IPv4 and IPv6 routes.
+    fn admit_load(
+        &mut self,
+        groups: &mut Groups<'_>,
+        ap4: bool,
+        ap6: bool,
+    ) -> (Vec<Admit>, Vec<(u32, u32)>) {
+        self.base.queued = false;
+        let admits: Vec<Admit> = self.base.sets.iter().map(|a| groups.lookup(a)).collect();
+        let mut counts = vec![(0u32, 0u32); admits.len()];
+        let Base {
+            v4, v6, sources, ..
+        } = &mut self.base;
+        let mut one = |set: &mut u32, limit: fn(&Admit) -> Limit, len: u8, ap: bool, v6: bool| {
+            let Some(a) = admits.get(*set as usize) else {
+                return;
+            };
+            match check(a.index, limit(a), len, ap) {
+                Ok(_) if v6 => counts[*set as usize].1 += 1,
+                Ok(_) => counts[*set as usize].0 += 1,
+                Err(reason) => {
+                    reason.count(&mut self.skipped);
+                    *set = base::NONE;
+                }
+            }
+        };
+        for (p, set) in v4.iter_mut() {
+            one(set, |a| a.v4, p.len(), ap4, false);
+        }
+        for (p, set) in v6.iter_mut() {
+            one(set, |a| a.v6, p.len(), ap6, true);
+        }
+        for (set, &(n4, n6)) in counts.iter().enumerate() {
+            let n = (n4 + n6) as usize;
+            if n > 0 {
+                self.advertised += n;
+                *self.by_src.entry(sources[set]).or_default() += n;
+            }
+        }
+        (admits, counts)
+    }
+
+    /// The UPDATEs of a whole-table load when nothing else is queued and
+    /// every member is sent all of it: the routes go straight to their
+    /// attribute sets (vectors allocated once), in load order.
+    fn pack_load(&mut self, groups: &mut Groups<'_>, ctx: &Context) -> Vec<Update> {
+        let ap4 = ctx.add_path.ipv4_unicast;
+        let ap6 = ctx.add_path.ipv6_unicast;
+        let (admits, counts) = self.admit_load(groups, ap4, ap6);
+        for (a, &(n4, n6)) in admits.iter().zip(&counts) {
+            let g = &mut groups.list[a.index as usize];
+            g.nlri4.reserve(n4 as usize);
+            g.nlri6.reserve(n6 as usize);
+        }
+        let path_id = |ap: bool| ap.then_some(0);
+        for &(prefix, set) in &self.base.v4 {
+            if let Some(a) = admits.get(set as usize) {
+                groups.list[a.index as usize].nlri4.push(Nlri {
+                    path_id: path_id(ap4),
+                    prefix,
+                });
+            }
+        }
+        for &(prefix, set) in &self.base.v6 {
+            if let Some(a) = admits.get(set as usize) {
+                groups.list[a.index as usize].nlri6.push(Nlri {
+                    path_id: path_id(ap6),
+                    prefix,
+                });
+            }
+        }
+        let mut out = Vec::new();
+        groups.pack(ctx, ctx.max_message_len(), &mut out, true);
+        out
+    }
+
+    /// The records of a whole-table load: all announcements.
     fn load_records(
         &mut self,
         groups: &mut Groups<'_>,
@@ -556,50 +651,19 @@ impl AdjRibOut {
         rec4: &mut Vec<Rec<Ipv4Prefix>>,
         rec6: &mut Vec<Rec<Ipv6Prefix>>,
     ) {
-        self.base.queued = false;
+        let (admits, _) = self.admit_load(groups, ap4, ap6);
         let path_id = |ap: bool| ap.then_some(0);
-        // Look each attribute set up once, not once per route.
-        let admits: Vec<Admit> = self.base.sets.iter().map(|a| groups.lookup(a)).collect();
-        let mut counts = vec![0usize; admits.len()];
-        let Base {
-            v4, v6, sources, ..
-        } = &mut self.base;
-        for (p, set) in v4.iter_mut() {
-            let Some(a) = admits.get(*set as usize) else {
-                continue;
-            };
-            match check(a.index, a.v4, p.len(), ap4) {
-                Ok(g) => {
-                    let src = sources[*set as usize];
-                    rec4.push(Rec::new(*p, path_id(ap4), g, src, NOBODY, false));
-                    counts[*set as usize] += 1;
-                }
-                Err(reason) => {
-                    reason.count(&mut self.skipped);
-                    *set = base::NONE;
-                }
+        let base = &self.base;
+        let admitted =
+            |set: u32| Some((admits.get(set as usize)?.index, base.sources[set as usize]));
+        for &(p, set) in &base.v4 {
+            if let Some((g, src)) = admitted(set) {
+                rec4.push(Rec::new(p, path_id(ap4), g, src, NOBODY, false));
             }
         }
-        for (p, set) in v6.iter_mut() {
-            let Some(a) = admits.get(*set as usize) else {
-                continue;
-            };
-            match check(a.index, a.v6, p.len(), ap6) {
-                Ok(g) => {
-                    let src = sources[*set as usize];
-                    rec6.push(Rec::new(*p, path_id(ap6), g, src, NOBODY, false));
-                    counts[*set as usize] += 1;
-                }
-                Err(reason) => {
-                    reason.count(&mut self.skipped);
-                    *set = base::NONE;
-                }
-            }
-        }
-        for (set, n) in counts.into_iter().enumerate() {
-            if n > 0 {
-                self.advertised += n;
-                *self.by_src.entry(sources[set]).or_default() += n;
+        for &(p, set) in &base.v6 {
+            if let Some((g, src)) = admitted(set) {
+                rec6.push(Rec::new(p, path_id(ap6), g, src, NOBODY, false));
             }
         }
     }
