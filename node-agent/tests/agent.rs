@@ -218,6 +218,15 @@ async fn two_agents_exchange_routes_and_answer_the_api() {
     .await;
     wait_for("A to drop B's route", || async { rib(&a).await.len() == 1 }).await;
     let peer_a: IpAddr = a_addr.parse().unwrap();
+    // B handles the NOTIFICATION on its own time: A dropping the route
+    // does not mean B has read it yet.
+    wait_for("B to read the NOTIFICATION", || async {
+        ask(&b, |tx| ApiRequest::Neighbor(peer_a, tx))
+            .await
+            .last_notification_received
+            .is_some()
+    })
+    .await;
     let nb = ask(&b, |tx| ApiRequest::Neighbor(peer_a, tx)).await;
     let last = nb.last_notification_received.expect("B got a NOTIFICATION");
     assert_eq!((last.code, last.subcode), (6, 2));
