@@ -1639,10 +1639,13 @@ impl Rib {
         g.fresh = false;
         let views = g.out.take_views(&ctx, &g.members);
         let shared = (!views.shared.is_empty()).then(|| Batch::new(views.shared));
+        // Members with UPDATEs of their own get them (moved, not copied);
+        // every other member shares one batch.
+        let mut own: HashMap<PeerId, Vec<Update>> = views.members.into_iter().collect();
         for &m in &g.members {
-            let batch = match views.members.iter().position(|(p, _)| *p == m) {
-                Some(k) if views.members[k].1.is_empty() => None,
-                Some(k) => Some(Batch::new(views.members[k].1.clone())),
+            let batch = match own.remove(&m) {
+                Some(u) if u.is_empty() => None,
+                Some(u) => Some(Batch::new(u)),
                 None => shared.clone(),
             };
             if let (Some(b), Some(p)) = (batch, self.peers.get_mut(&m)) {

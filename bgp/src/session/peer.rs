@@ -508,36 +508,32 @@ impl<C: Connector> PeerTask<C> {
         }
     }
 
-    /// Encode and queue a message on a slot's connection. Never waits: the
-    /// queue has room for control messages unless the peer stopped reading,
-    /// and then the message is dropped (its hold timer will tell).
+    /// Encode and queue a message on a slot's connection (see
+    /// [`Self::queue`]).
     fn send(&mut self, w: Which, msg: Message) {
-        let peer = self.config.peer;
-        let Some(slot) = self.slot(w) else { return };
-        let Some(conn) = &slot.conn else { return };
-        match msg.to_bytes(&slot.encode) {
-            Ok(b) => {
-                if conn.tx.try_send(b.freeze()).is_err() {
-                    tracing::warn!(%peer, msg = ?msg.message_type(), "send queue full, message dropped");
-                } else {
-                    self.stats.count_sent(msg.message_type());
-                }
-            }
-            Err(e) => tracing::warn!(%peer, error = %e, "cannot encode message"),
+        let encode = match self.slot(w) {
+            Some(slot) if slot.conn.is_some() => slot.encode,
+            _ => return,
+        };
+        match msg.to_bytes(&encode) {
+            Ok(b) => self.queue(w, b.freeze(), msg.message_type()),
+            Err(e) => tracing::warn!(peer = %self.config.peer, error = %e, "cannot encode message"),
         }
     }
 
-    /// Queue an UPDATE encoded by the caller on the main connection, as
-    /// [`Self::send`] does.
-    fn send_encoded(&mut self, b: bytes::Bytes) {
+    /// Queue an encoded message of type `t` on a slot's connection and
+    /// count it. Never waits: the queue has room for control messages
+    /// unless the peer stopped reading, and then the message is dropped
+    /// (its hold timer will tell).
+    fn queue(&mut self, w: Which, b: bytes::Bytes, t: MessageType) {
         let peer = self.config.peer;
-        let Some(conn) = self.slot(Which::Main).and_then(|s| s.conn.as_ref()) else {
+        let Some(conn) = self.slot(w).and_then(|s| s.conn.as_ref()) else {
             return;
         };
         if conn.tx.try_send(b).is_err() {
-            tracing::warn!(%peer, "send queue full, UPDATE dropped");
+            tracing::warn!(%peer, msg = ?t, "send queue full, message dropped");
         } else {
-            self.stats.count_sent(MessageType::Update);
+            self.stats.count_sent(t);
         }
     }
 
@@ -787,7 +783,9 @@ impl<C: Connector> PeerTask<C> {
             SessionCommand::SendUpdate(u) if established => {
                 self.send(Which::Main, Message::Update(*u))
             }
-            SessionCommand::SendEncodedUpdate(b) if established => self.send_encoded(b),
+            SessionCommand::SendEncodedUpdate(b) if established => {
+                self.queue(Which::Main, b, MessageType::Update)
+            }
             SessionCommand::SendEndOfRib(f) if established => {
                 self.send(Which::Main, Message::Update(Update::end_of_rib(f)))
             }

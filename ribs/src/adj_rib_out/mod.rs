@@ -267,12 +267,11 @@ impl AdjRibOut {
     pub fn withdraw(&mut self, prefix: Prefix, path_id: u32) {
         // Nothing to do for a route neither advertised nor queued: do not
         // create a slot for it.
-        let known = self.index.contains_key(&Key::new(prefix, path_id)) || {
-            if !self.base.is_empty() {
+        let known = self.index.contains_key(&Key::new(prefix, path_id))
+            || (!self.base.is_empty() && {
                 self.base.ensure_sorted();
-            }
-            !self.base.is_empty() && self.base.get(prefix, path_id).is_some()
-        };
+                self.base.get(prefix, path_id).is_some()
+            });
         if known {
             self.queue_change(prefix, path_id, None);
         }
