@@ -6,6 +6,7 @@
 //! best routes (for the FIB) and UPDATEs (for the peers).
 #![forbid(unsafe_code)]
 
+pub mod add_path;
 pub mod adj_rib_out;
 pub mod attrs;
 pub mod decision;

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use bgp::wire::{AsSegment, Family, MpNextHop, MpNlri, SegmentType, Update};
 use bytes::Bytes;
 
+use crate::add_path::{AddPathSend, SendPaths};
 use crate::attrs::{AttrTable, Attrs, NextHop, PathAttrs};
 use crate::decision::{self, Candidate, DecisionConfig, Reachability, Reason, Selection};
 use crate::loc_rib::{Dest, LocRib, Many, Path, Upserted};
@@ -30,6 +31,8 @@ use crate::peer::{PeerId, PeerInfo, PeerKind};
 use crate::policy::{self, Policy, PolicyVerdict, RouteContext};
 use crate::prefix::Prefix;
 use crate::update_group::{same_export, Batch, GroupId, UpdateGroup};
+
+mod export_paths;
 
 /// Answers whether a next hop is reachable, and at what IGP cost
 /// (RFC 4271 §9.1.2.1). The agent backs it with the kernel's routes.
@@ -94,6 +97,10 @@ pub struct PeerConfig {
     pub soft_reconfiguration_inbound: bool,
     /// Maximum number of accepted prefixes.
     pub max_prefix: Option<MaxPrefix>,
+    /// ADD-PATH send (RFC 7911) per family: more than the best path, each
+    /// with a Path Identifier of ours. Only for families whose encode
+    /// context carries Path Identifiers towards this peer (RFC 7911 §4).
+    pub add_path_send: AddPathSend,
 }
 
 impl PeerConfig {
@@ -112,6 +119,7 @@ impl PeerConfig {
             allowas_in: 0,
             soft_reconfiguration_inbound: false,
             max_prefix: None,
+            add_path_send: AddPathSend::default(),
         }
     }
 }
@@ -1113,6 +1121,10 @@ impl Rib {
     /// Record what changed at `prefix`: the FIB is told when the best path
     /// or the ECMP next hops changed, the peers when the best path did.
     fn changed(&mut self, prefix: Prefix, before: Selected, after: Selected, best: Option<Path>) {
+        // Several paths per prefix: any change of any path may matter.
+        if !self.groups.is_empty() && self.sends_paths(&prefix) {
+            self.export_paths(prefix);
+        }
         if after == before {
             return;
         }
@@ -1316,6 +1328,9 @@ impl Rib {
             let Some(g) = self.groups.get_mut(&gid) else {
                 continue;
             };
+            if g.config.add_path_send.of(&prefix) != SendPaths::Best {
+                continue; // several paths: `export_paths`
+            }
             let best = best.filter(|b| !g.leaves_out(b.peer));
             let attrs = best.and_then(|b| self.export_one(prefix, b, gid));
             let Some(g) = self.groups.get_mut(&gid) else {
@@ -1375,6 +1390,14 @@ impl Rib {
     /// attributes are computed once per (attribute set, source), not once
     /// per prefix.
     fn export_table(&mut self, to: GroupId) {
+        if self
+            .groups
+            .get(&to)
+            .is_some_and(|g| g.config.add_path_send.any())
+        {
+            self.export_table_paths(to);
+            return;
+        }
         let Rib {
             loc,
             peers,
@@ -1462,6 +1485,10 @@ impl Rib {
         let Some(g) = self.groups.get(&gid) else {
             return Ok(());
         };
+        if g.config.add_path_send.any() {
+            self.reexport_paths(gid);
+            return Ok(());
+        }
         let advertised: Vec<Prefix> = g.out.advertised().map(|(prefix, _, _)| prefix).collect();
         for prefix in advertised {
             if self.loc.get(&prefix).and_then(Dest::best).is_none() {
@@ -1617,6 +1644,7 @@ impl Rib {
         g.members.retain(|&m| m != id);
         let mut solo = UpdateGroup::new(id, config);
         solo.out = g.out.clone();
+        solo.path_ids = g.path_ids.clone();
         solo.ctx = g.ctx;
         solo.fresh = false;
         let new = self.next_group;

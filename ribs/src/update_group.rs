@@ -5,7 +5,8 @@
 //! Two peers get the same routes with the same attributes when everything
 //! the export pipeline reads of the receiving peer is the same
 //! ([`same_export`]: eBGP or iBGP, reflector client or not, the export
-//! policy, our next hop towards it, the families, the shared subnet) and
+//! policy, our next hop towards it, the families, the shared subnet, how
+//! many paths per prefix it is sent with ADD-PATH) and
 //! the UPDATEs are encoded alike (the same negotiated encode context: AS
 //! number size, ADD-PATH, extended next hop, message size). The one rule
 //! that depends on the peer itself, not sending a route back to the peer it
@@ -24,6 +25,7 @@ use std::sync::{Arc, OnceLock};
 use bgp::wire::{Context, EncodeError, Update};
 use bytes::Bytes;
 
+use crate::add_path::PathIds;
 use crate::adj_rib_out::AdjRibOut;
 use crate::attrs::Attrs;
 use crate::peer::PeerId;
@@ -61,6 +63,9 @@ pub(crate) struct UpdateGroup {
     pub(crate) memo: ExportMemo,
     /// The export policy does not depend on the prefix.
     pub(crate) memoize: bool,
+    /// The Path Identifiers given to the paths sent with ADD-PATH
+    /// (RFC 7911); empty without ADD-PATH send.
+    pub(crate) path_ids: PathIds,
 }
 
 impl UpdateGroup {
@@ -76,6 +81,7 @@ impl UpdateGroup {
             fresh: true,
             unmerged: true,
             filtered: false,
+            path_ids: PathIds::default(),
         }
     }
 
@@ -108,6 +114,9 @@ impl UpdateGroup {
             && !self.out.has_queued()
             && !other.out.has_queued()
             && same_export(&self.config, &other.config)
+            // Members told other Path Identifiers for the same paths
+            // cannot share what they are told next (RFC 7911 §3).
+            && self.path_ids == other.path_ids
     }
 }
 
@@ -122,6 +131,7 @@ pub(crate) fn same_export(a: &PeerConfig, b: &PeerConfig) -> bool {
         && a.next_hop_self == b.next_hop_self
         && a.shared_subnet == b.shared_subnet
         && a.export == b.export
+        && a.add_path_send == b.add_path_send
 }
 
 /// The UPDATEs of one drain of a group for one or more of its members:
