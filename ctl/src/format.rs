@@ -195,12 +195,14 @@ pub fn neighbor(n: &Neighbor) -> String {
 
 /// `twillctl rib`: one line per path, the prefix on its first path;
 /// `*` marks the best path, `=` another path of the multipath (ECMP) set.
-/// With `explain`, `WHY` says what each other path lost on.
+/// With `explain`, `WHY` says what each other path lost on. `PATH ID`, the
+/// ADD-PATH Path Identifier (RFC 7911), is shown when a path has one.
 pub fn routes(routes: &[Route], explain: bool) -> String {
     use Align::{Left, Right};
     if routes.is_empty() {
         return "no routes\n".to_string();
     }
+    let path_ids = routes.iter().flat_map(|r| &r.paths).any(|p| p.path_id != 0);
     let mut rows = Vec::new();
     for route in routes {
         for (i, path) in route.paths.iter().enumerate() {
@@ -237,6 +239,9 @@ pub fn routes(routes: &[Route], explain: bool) -> String {
                 or_dash(path.med),
                 communities.join(" "),
             ];
+            if path_ids {
+                row.insert(4, path.path_id.to_string());
+            }
             if explain {
                 row.push(
                     path.lost
@@ -259,6 +264,9 @@ pub fn routes(routes: &[Route], explain: bool) -> String {
         ("MED", Right),
         ("COMMUNITIES", Left),
     ];
+    if path_ids {
+        header.insert(4, ("PATH ID", Right));
+    }
     if explain {
         header.push(("WHY", Left));
     }

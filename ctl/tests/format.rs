@@ -65,6 +65,24 @@ fd00:18::/48   *  fd00::1     198.18.0.1  65001 65020  igp            100    -  
 }
 
 #[test]
+fn rib_table_with_add_path_identifiers() {
+    // An Adj-RIB-Out with ADD-PATH send (RFC 7911): two paths of one
+    // prefix, each under its own Path Identifier.
+    let mut routes = fake::select(fake::routes(), &RibQuery::default()).unwrap();
+    routes.truncate(1);
+    routes[0].paths[0].path_id = 1;
+    routes[0].paths[1].path_id = 2;
+    assert_eq!(
+        format::routes(&routes, false),
+        "\
+PREFIX            NEXT HOP    FROM        PATH ID  AS PATH      ORIGIN  LOCAL PREF  MED  COMMUNITIES
+198.18.1.0/24  *  198.18.0.1  198.18.0.1        1  65001        igp            100    -  65001:100 no-export
+                  198.18.0.5  198.18.0.5        2  65002 65010  igp            100   20
+"
+    );
+}
+
+#[test]
 fn rib_table_explained() {
     let query = RibQuery {
         prefix: Some("198.18.1.0/24".to_string()),

@@ -196,6 +196,7 @@ fn the_example_file_parses_to_exactly_these_values() {
             family: AfiSafi::Ipv4Unicast,
             extended_next_hop: false,
             add_path: AddPathMode::None,
+            add_path_send_max: None,
         }],
         import_policy: Some("from-tor".into()),
         export_policy: Some("to-tor".into()),
@@ -216,11 +217,13 @@ fn the_example_file_parses_to_exactly_these_values() {
                 family: AfiSafi::Ipv6Unicast,
                 extended_next_hop: false,
                 add_path: AddPathMode::Receive,
+                add_path_send_max: None,
             },
             FamilyConfig {
                 family: AfiSafi::Ipv4Unicast,
                 extended_next_hop: true,
                 add_path: AddPathMode::None,
+                add_path_send_max: None,
             },
         ],
         import_policy: Some("from-tor".into()),
@@ -710,6 +713,45 @@ fn graceful_restart_families_route_reflection() {
         "neighbors[0].route_reflector_client: route reflection is for iBGP neighbours (RFC 4456), \
          and AS 65001 is not local_asn 64512"
     );
+}
+
+#[test]
+fn add_path_send_max_only_with_add_path_send() {
+    let family = |add_path: &str, max: &str| {
+        format!(
+            "neighbors:\n  - address: 198.18.0.1\n    asn: 65001\n    families:\n      \
+             - family: ipv4-unicast\n        add_path: {add_path}\n        \
+             add_path_send_max: {max}\n"
+        )
+    };
+    for mode in ["none", "receive"] {
+        assert_eq!(
+            error_with(&family(mode, "2")),
+            format!(
+                "neighbors[0].families[0].add_path_send_max: only with add_path send or both \
+                 (ADD-PATH send, RFC 7911), and add_path is {mode}"
+            )
+        );
+    }
+    for max in ["0", "256"] {
+        assert_eq!(
+            error_with(&family("send", max)),
+            format!(
+                "neighbors[0].families[0].add_path_send_max: {max} is not 1 to 255: leave it \
+                 out to send every path"
+            )
+        );
+    }
+    for mode in ["send", "both"] {
+        for max in [1, 255] {
+            let v = config::from_yaml(&format!("{HEAD}{}", family(mode, &max.to_string())))
+                .expect(mode);
+            assert_eq!(
+                v.config().neighbors[0].families[0].add_path_send_max,
+                Some(max)
+            );
+        }
+    }
 }
 
 #[test]

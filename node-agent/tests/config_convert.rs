@@ -7,10 +7,12 @@ use std::net::{IpAddr, Ipv4Addr};
 use bgp::session::GracefulRestartConfig;
 use bgp::speaker::TransportOptions;
 use bgp::wire::{
-    AddPathDirection, AddPathEntry, AsPath, AsSegment, Capability, Community, ExtendedNextHopEntry,
-    Family, GracefulRestart, GracefulRestartFamily, LargeCommunity, SegmentType,
+    AddPathDirection, AddPathEntry, AsPath, AsSegment, Capability, Community, Context,
+    ExtendedNextHopEntry, Family, FamilyFlags, GracefulRestart, GracefulRestartFamily,
+    LargeCommunity, SegmentType,
 };
 use node_agent::config::{self, RestartFlags, ValidConfig};
+use ribs::add_path::{AddPathSend, SendPaths};
 use ribs::decision::DecisionConfig;
 use ribs::policy::{
     Action, Disposition, Match, Policy, PolicyVerdict, PrefixList, PrefixListEntry, RouteContext,
@@ -289,6 +291,49 @@ fn peer_config_of_each_neighbor() {
     assert!(v
         .peer_config(ip("198.18.0.99"), PeerId(10), v4("198.18.0.99"), nh)
         .is_none());
+}
+
+#[test]
+fn add_path_send_from_the_configuration_and_the_negotiation() {
+    let v = config::from_yaml(
+        "local_asn: 64512\nrouter_id: 198.18.0.10\nneighbors:\n  - address: 198.18.0.20\n    \
+         asn: 64512\n    families:\n      - family: ipv4-unicast\n        add_path: send\n        \
+         add_path_send_max: 3\n      - family: ipv6-unicast\n        add_path: both\n",
+    )
+    .expect("valid");
+    let peer = ip("198.18.0.20");
+    let encode = |ipv4_unicast, ipv6_unicast| Context {
+        add_path: FamilyFlags {
+            ipv4_unicast,
+            ipv6_unicast,
+        },
+        ..Context::default()
+    };
+    let send = |ipv4, ipv6| AddPathSend { ipv4, ipv6 };
+    // The peer said receive for both families.
+    assert_eq!(
+        v.add_path_send(peer, &encode(true, true)),
+        send(SendPaths::UpTo(3), SendPaths::All)
+    );
+    // Only for IPv4: IPv6 gets the best path only.
+    assert_eq!(
+        v.add_path_send(peer, &encode(true, false)),
+        send(SendPaths::UpTo(3), SendPaths::Best)
+    );
+    // Not negotiated at all, or not a neighbour of ours.
+    assert_eq!(
+        v.add_path_send(peer, &encode(false, false)),
+        AddPathSend::default()
+    );
+    assert_eq!(
+        v.add_path_send(ip("198.18.0.21"), &encode(true, true)),
+        AddPathSend::default()
+    );
+    // Before the session is up, the RIB's peer sends the best path only.
+    let pc = v
+        .peer_config(peer, PeerId(1), v4("198.18.0.20"), NextHop::Local)
+        .expect("peer");
+    assert_eq!(pc.add_path_send, AddPathSend::default());
 }
 
 #[test]

@@ -259,6 +259,38 @@ fn a_reset_hides_the_soft_changes_of_the_same_neighbor() {
 }
 
 #[test]
+fn add_path_send_max_is_not_in_the_open_and_only_re_exports() {
+    let families = |max: &str| {
+        format!(
+            "  - address: 198.18.0.3\n    asn: 64512\n    families:\n      \
+             - family: ipv4-unicast\n        add_path: send\n{max}"
+        )
+    };
+    let old = BASE.replacen(
+        "  - address: 198.18.0.3\n    asn: 64512\n",
+        &families(""),
+        1,
+    );
+    for max in ["        add_path_send_max: 2\n", ""] {
+        let new = BASE.replacen(
+            "  - address: 198.18.0.3\n    asn: 64512\n",
+            &families(max),
+            1,
+        );
+        let c = diff(&valid(&old), &valid(&new));
+        let expected = if max.is_empty() {
+            ConfigChange::default()
+        } else {
+            ConfigChange {
+                neighbors_updated: vec![updated("198.18.0.3", &[SoftChange::AddPathSendMax])],
+                ..ConfigChange::default()
+            }
+        };
+        assert_eq!(c, expected, "{max:?}");
+    }
+}
+
+#[test]
 fn listing_the_default_family_explicitly_changes_nothing() {
     let c = change(
         "  - address: 198.18.0.3\n    asn: 64512\n",

@@ -290,6 +290,8 @@ impl RibTask {
         } = startup;
         let now = Instant::now();
         let mut rib = Rib::new(config.rib_config(), resolver);
+        // With no FIB writer nobody reads the forwarding changes.
+        rib.keep_fib_changes(fib.is_some());
         for (prefix, attrs) in config.originated() {
             rib.originate(*prefix, attrs.clone());
         }
@@ -498,6 +500,15 @@ impl RibTask {
             if let Some(mut pc) = self.config.peer_config(u.address, id, rid, nh) {
                 pc.other_family_next_hop = other;
                 pc.families = families;
+                // The negotiated ADD-PATH stays; the number of paths is
+                // the new configuration's.
+                if let Some(neg) = self
+                    .neighbors
+                    .get(&u.address)
+                    .and_then(|n| n.negotiated.as_ref())
+                {
+                    pc.add_path_send = self.config.add_path_send(u.address, &neg.encode);
+                }
                 if let Err(e) = self.rib.add_peer(pc) {
                     warn!(neighbor = %u.address, "RIB: {e}");
                 }
@@ -520,6 +531,7 @@ impl RibTask {
                     SoftChange::ExportPolicy
                         | SoftChange::NextHopSelf
                         | SoftChange::RouteReflectorClient
+                        | SoftChange::AddPathSendMax
                 )
             });
             if import && up {
@@ -576,6 +588,7 @@ impl RibTask {
                 if let Some(mut pc) = self.config.peer_config(peer, id, negotiated.peer_id, nh) {
                     pc.other_family_next_hop = other;
                     pc.families = self.negotiated_families(peer, &negotiated);
+                    pc.add_path_send = self.config.add_path_send(peer, &negotiated.encode);
                     if let Err(e) = self.rib.add_peer(pc) {
                         warn!(neighbor = %peer, "RIB: {e}");
                     }

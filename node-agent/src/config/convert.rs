@@ -9,12 +9,15 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use bgp::fsm;
 use bgp::session::{GracefulRestartConfig, SessionConfig};
 use bgp::speaker::{self, SpeakerConfig, TransportOptions};
-use bgp::wire::{AddPathDirection, AddPathEntry, Capability, ExtendedNextHopEntry, Family};
+use bgp::wire::{
+    AddPathDirection, AddPathEntry, Capability, Context, ExtendedNextHopEntry, Family,
+};
+use ribs::add_path::{AddPathSend, SendPaths};
 use ribs::decision::DecisionConfig;
 use ribs::rib::{MaxPrefix, PeerConfig, RibConfig};
 use ribs::{NextHop, PeerId, PeerInfo, PeerKind};
 
-use super::neighbor::{AddPathMode, MaxPrefixAction, Neighbor};
+use super::neighbor::{AddPathMode, AfiSafi, MaxPrefixAction, Neighbor};
 use super::valid::ValidConfig;
 
 impl ValidConfig {
@@ -81,7 +84,38 @@ impl ValidConfig {
                 limit: usize::try_from(m.limit).unwrap_or(usize::MAX),
                 warn_only: m.action == MaxPrefixAction::Warn,
             }),
+            // Known once the session is up: see `add_path_send`.
+            add_path_send: AddPathSend::default(),
         })
+    }
+
+    /// ADD-PATH send towards the neighbour at `address` (RFC 7911): per
+    /// family, several paths where our OPEN said send (or both) and the
+    /// session's encode context carries Path Identifiers (`encode`: the
+    /// peer said receive), up to `add_path_send_max`; the best path only
+    /// otherwise.
+    pub fn add_path_send(&self, address: IpAddr, encode: &Context) -> AddPathSend {
+        let mut send = AddPathSend::default();
+        let Some(n) = self.neighbor(address) else {
+            return send;
+        };
+        for f in self.families(n) {
+            let family = f.family.family();
+            if !f.add_path.sends() || !encode.add_path.get(family) {
+                continue;
+            }
+            // Validated: 1 to 255.
+            let paths = match f.add_path_send_max.map(u8::try_from) {
+                None => SendPaths::All,
+                Some(Ok(m)) => SendPaths::UpTo(m),
+                Some(Err(_)) => SendPaths::UpTo(u8::MAX),
+            };
+            match f.family {
+                AfiSafi::Ipv4Unicast => send.ipv4 = paths,
+                AfiSafi::Ipv6Unicast => send.ipv6 = paths,
+            }
+        }
+        send
     }
 
     /// The state machine's configuration for the neighbour at `address`.

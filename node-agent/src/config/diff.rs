@@ -80,6 +80,8 @@ pub enum SoftChange {
     RouteReflectorClient,
     /// The prefix limit: checked against the current count.
     MaxPrefix,
+    /// `add_path_send_max` of a family (not in the OPEN): re-export.
+    AddPathSendMax,
     /// The description.
     Description,
     /// `passive`: applies from the next connection attempt.
@@ -236,7 +238,10 @@ fn neighbor(
         o.timers.keepalive != n.timers.keepalive,
         ResetCause::Keepalive,
     );
-    reset(old.families(o) != new.families(n), ResetCause::Families);
+    let in_open = |c: &ValidConfig, n: &Neighbor| -> Vec<_> {
+        c.families(n).iter().map(|f| f.in_open()).collect()
+    };
+    reset(in_open(old, o) != in_open(new, n), ResetCause::Families);
     let (og, ng) = (&o.graceful_restart, &n.graceful_restart);
     reset(
         og.enabled != ng.enabled || og.restart_time != ng.restart_time,
@@ -280,6 +285,10 @@ fn neighbor(
         SoftChange::RouteReflectorClient,
     );
     soft(o.max_prefix != n.max_prefix, SoftChange::MaxPrefix);
+    soft(
+        old.families(o) != new.families(n),
+        SoftChange::AddPathSendMax,
+    );
     soft(o.description != n.description, SoftChange::Description);
     soft(o.passive != n.passive, SoftChange::Passive);
     soft(

@@ -181,6 +181,22 @@ pub struct FamilyConfig {
     /// ADD-PATH (RFC 7911) for this family.
     #[serde(default)]
     pub add_path: AddPathMode,
+    /// With `add_path: send` or `both`: the most paths per prefix sent
+    /// (1 to 255); omitted, every eligible path that passes the export
+    /// rules. Not in the OPEN: a change only re-exports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_path_send_max: Option<u32>,
+}
+
+impl FamilyConfig {
+    /// The family as negotiated in the OPEN: without
+    /// [`FamilyConfig::add_path_send_max`], which is not sent.
+    pub fn in_open(&self) -> FamilyConfig {
+        FamilyConfig {
+            add_path_send_max: None,
+            ..self.clone()
+        }
+    }
 }
 
 /// The address families Twill speaks.
@@ -235,6 +251,24 @@ pub enum AddPathMode {
     Receive,
     /// Both.
     Both,
+}
+
+impl AddPathMode {
+    /// Whether we may send several paths per prefix.
+    pub fn sends(self) -> bool {
+        matches!(self, AddPathMode::Send | AddPathMode::Both)
+    }
+}
+
+impl fmt::Display for AddPathMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AddPathMode::None => "none",
+            AddPathMode::Send => "send",
+            AddPathMode::Receive => "receive",
+            AddPathMode::Both => "both",
+        })
+    }
 }
 
 /// A limit on the prefixes accepted from a neighbour.

@@ -86,6 +86,7 @@ impl ValidConfig {
                 family: super::AfiSafi::of(neighbor.address),
                 extended_next_hop: false,
                 add_path: super::AddPathMode::None,
+                add_path_send_max: None,
             }]
         } else {
             neighbor.families.clone()

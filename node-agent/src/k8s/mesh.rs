@@ -94,6 +94,7 @@ fn session(
             family: AfiSafi::of(theirs),
             extended_next_hop: false,
             add_path: Default::default(),
+            add_path_send_max: None,
         }],
         // Nodes trust each other: every route is taken and offered (the
         // iBGP rules still decide what is sent).

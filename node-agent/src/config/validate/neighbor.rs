@@ -102,6 +102,21 @@ fn check(
                 format!("{} is already listed as families[{k}]", f.family),
             );
         }
+        match f.add_path_send_max {
+            Some(m) if !(1..=255).contains(&m) => errors.push(
+                format!("{path}.families[{j}].add_path_send_max"),
+                format!("{m} is not 1 to 255: leave it out to send every path"),
+            ),
+            Some(_) if !f.add_path.sends() => errors.push(
+                format!("{path}.families[{j}].add_path_send_max"),
+                format!(
+                    "only with add_path send or both (ADD-PATH send, RFC 7911), and add_path \
+                     is {}",
+                    f.add_path
+                ),
+            ),
+            _ => {}
+        }
         if f.extended_next_hop && f.family != AfiSafi::Ipv4Unicast {
             errors.push(
                 format!("{path}.families[{j}].extended_next_hop"),
