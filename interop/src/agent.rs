@@ -21,7 +21,7 @@ use crate::kernel::{self, KernelRoute};
 use crate::netns::{Lab, Ns};
 use crate::peer::{Daemon, Peer};
 use crate::process;
-use crate::router::{BgpRoute, Family, LastError, Prefix, Router, SessionState};
+use crate::router::{AddPath, BgpRoute, Family, LastError, Prefix, Router, SessionState};
 use crate::wait;
 
 /// The route protocol number of the agent's kernel routes (`fib.protocol`).
@@ -143,6 +143,13 @@ pub fn config(router: &Router, options: &AgentOptions, socket: &Path) -> String 
                 Family::Ipv6 => "ipv6-unicast",
             };
             let _ = writeln!(c, "      - family: {name}");
+            let add_path = match n.add_path {
+                AddPath::Off => continue,
+                AddPath::Send => "send",
+                AddPath::Receive => "receive",
+                AddPath::Both => "both",
+            };
+            let _ = writeln!(c, "        add_path: {add_path}");
         }
         c.push_str("    import_policy: accept-all\n    export_policy: accept-all\n");
     }

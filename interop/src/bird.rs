@@ -14,7 +14,9 @@ use crate::cmd::{self, file_tail};
 use crate::error::{Error, Result};
 use crate::netns::{Lab, Ns};
 use crate::peer::{Daemon, Peer};
-use crate::router::{BgpRoute, Family, LastError, Prefix, Router, SessionState, UnknownAttribute};
+use crate::router::{
+    AddPath, BgpRoute, Family, LastError, Prefix, Router, SessionState, UnknownAttribute,
+};
 use crate::wait;
 
 /// A running BIRD.
@@ -111,7 +113,13 @@ pub fn config(router: &Router, log: &std::path::Path) -> String {
                 Family::Ipv4 => "ipv4",
                 Family::Ipv6 => "ipv6",
             };
-            let _ = writeln!(c, "  {channel} {{ import all; export all; }};");
+            let add_paths = match n.add_path {
+                AddPath::Off => "",
+                AddPath::Send => " add paths tx;",
+                AddPath::Receive => " add paths rx;",
+                AddPath::Both => " add paths on;",
+            };
+            let _ = writeln!(c, "  {channel} {{ import all; export all;{add_paths} }};");
         }
         c.push_str("}\n");
     }

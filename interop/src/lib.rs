@@ -58,6 +58,6 @@ pub use error::{ensure, Error, Result};
 pub use netns::{Endpoint, Lab, Link, Ns};
 pub use peer::{Daemon, Peer};
 pub use router::{
-    prefix, BgpRoute, Family, LastError, Neighbor, Prefix, Route, Router, SessionState,
+    prefix, AddPath, BgpRoute, Family, LastError, Neighbor, Prefix, Route, Router, SessionState,
     UnknownAttribute,
 };

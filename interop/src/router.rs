@@ -131,6 +131,24 @@ pub struct Neighbor {
     pub hold_time: Duration,
     /// ConnectRetryTimer (RFC 4271 §8.2.2).
     pub connect_retry: Duration,
+    /// ADD-PATH (RFC 7911) in every family of the session. Only the agent
+    /// and BIRD configurations carry it.
+    pub add_path: AddPath,
+}
+
+/// ADD-PATH (RFC 7911 §4): whether we send several paths per prefix,
+/// receive them, or both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AddPath {
+    /// No ADD-PATH.
+    #[default]
+    Off,
+    /// Send several paths.
+    Send,
+    /// Receive several paths.
+    Receive,
+    /// Both.
+    Both,
 }
 
 impl Neighbor {
@@ -149,6 +167,7 @@ impl Neighbor {
             route_reflector_client: false,
             hold_time: Duration::from_secs(9),
             connect_retry: Duration::from_secs(1),
+            add_path: AddPath::Off,
         }
     }
 
