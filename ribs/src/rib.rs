@@ -258,6 +258,8 @@ pub struct Rib {
     /// Prefixes whose forwarding state changed since the last
     /// [`Rib::take_fib_changes`].
     fib: Vec<Prefix>,
+    /// Whether anyone takes FIB changes ([`Rib::keep_fib_changes`]).
+    fib_kept: bool,
     /// Update groups of the Established peers (no export work at all
     /// while there are none).
     groups: BTreeMap<GroupId, UpdateGroup>,
@@ -421,6 +423,7 @@ impl Rib {
             loc: LocRib::new(),
             resolver,
             fib: Vec::new(),
+            fib_kept: true,
             groups: BTreeMap::new(),
             next_group: 0,
             stale_total: 0,
@@ -1128,7 +1131,9 @@ impl Rib {
         if after == before {
             return;
         }
-        self.fib.push(prefix);
+        if self.fib_kept {
+            self.fib.push(prefix);
+        }
         if after.best != before.best {
             let before_from = before.best.map(|(peer, _, _)| peer);
             self.export_prefix(prefix, best.as_ref(), before_from);
@@ -1154,6 +1159,17 @@ impl Rib {
             let after = selected_of(Some(dest));
             let best = dest.best().cloned();
             self.changed(prefix, before, after, best);
+        }
+    }
+
+    /// Whether changes of forwarding state are recorded for
+    /// [`Rib::take_fib_changes`] (the default). A speaker that installs no
+    /// routes turns this off: a million routes arriving then cost no sort
+    /// and no second Loc-RIB lookup each.
+    pub fn keep_fib_changes(&mut self, keep: bool) {
+        self.fib_kept = keep;
+        if !keep {
+            self.fib = Vec::new();
         }
     }
 
@@ -1337,6 +1353,11 @@ impl Rib {
                 continue;
             };
             match (attrs, best) {
+                // No best route before: nothing of this prefix is in the
+                // group's whole-table store (see `AdjRibOut::announce_new`).
+                (Some(a), Some(b)) if before_from.is_none() => {
+                    g.out.announce_new(prefix, 0, a, b.peer)
+                }
                 (Some(a), Some(b)) => g.out.announce_from(prefix, 0, a, b.peer),
                 _ if before_from.is_none() => {}
                 _ => g.out.withdraw(prefix, 0),

@@ -775,3 +775,31 @@ fn a_peer_whose_route_becomes_best_gets_the_old_one_withdrawn() {
     .unwrap();
     assert!(sent(&mut r, 2).is_empty() && sent(&mut r, 3).is_empty());
 }
+
+#[test]
+fn fib_changes_are_not_kept_when_nobody_takes_them() {
+    let mut r = rib();
+    r.add_peer(peer(2, 65002, false)).unwrap();
+    r.add_peer(peer(3, 65003, false)).unwrap();
+    r.peer_up(PeerId(2)).unwrap();
+    r.peer_up(PeerId(3)).unwrap();
+    r.keep_fib_changes(false);
+    let u = announce(&["198.19.0.0/24"], &[65002], [198, 18, 0, 2], vec![]);
+    r.apply_update(PeerId(2), &u, true).unwrap();
+    assert_eq!(r.take_fib_changes(), vec![]);
+    // Export does not depend on it.
+    let to3 = sent(&mut r, 3);
+    assert_eq!(to3.len(), 1);
+    assert_eq!(to3[0].0, Prefix::V4(p("198.19.0.0/24")));
+    // Turned back on, the next change is recorded.
+    r.keep_fib_changes(true);
+    let u = announce(&["198.19.1.0/24"], &[65002], [198, 18, 0, 2], vec![]);
+    r.apply_update(PeerId(2), &u, true).unwrap();
+    assert_eq!(
+        r.take_fib_changes(),
+        vec![FibChange {
+            prefix: Prefix::V4(p("198.19.1.0/24")),
+            next_hops: Some(vec![NextHop::V4(Ipv4Addr::new(198, 18, 0, 2))]),
+        }]
+    );
+}

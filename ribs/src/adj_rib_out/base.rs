@@ -136,6 +136,12 @@ impl Base {
         self.v4.is_empty() && self.v6.is_empty()
     }
 
+    /// Whether a lookup is cheap (sorted) and there is something to find:
+    /// for checks in debug builds.
+    pub(super) fn searchable(&self) -> bool {
+        self.is_sorted && !self.is_empty()
+    }
+
     fn find(&self, prefix: Prefix, path_id: u32) -> Option<(Family, usize)> {
         if path_id != 0 {
             return None;

@@ -188,14 +188,16 @@ impl AdjRibOut {
         AdjRibOut::default()
     }
 
-    /// The slot of `(prefix, path_id)`, created if absent.
-    fn slot(&mut self, prefix: Prefix, path_id: u32) -> usize {
+    /// The slot of `(prefix, path_id)`, created if absent. With
+    /// `in_load` false the caller knows the load holds no route of `prefix`
+    /// and it is not searched.
+    fn slot(&mut self, prefix: Prefix, path_id: u32, in_load: bool) -> usize {
         match self.index.entry(Key::new(prefix, path_id)) {
             Entry::Occupied(e) => *e.get() as usize,
             Entry::Vacant(v) => {
                 // A route of the whole-table load moves here; while the load
                 // is unsent, it was not advertised yet.
-                let loaded = if self.base.is_empty() {
+                let loaded = if !in_load || self.base.is_empty() {
                     None
                 } else {
                     self.base.take(prefix, path_id)
@@ -229,8 +231,14 @@ impl AdjRibOut {
         }
     }
 
-    fn queue_change(&mut self, prefix: Prefix, path_id: u32, change: Option<(Attrs, PeerId)>) {
-        let i = self.slot(prefix, path_id);
+    fn queue_change(
+        &mut self,
+        prefix: Prefix,
+        path_id: u32,
+        change: Option<(Attrs, PeerId)>,
+        in_load: bool,
+    ) {
+        let i = self.slot(prefix, path_id, in_load);
         let s = &mut self.slots[i];
         (s.pending, s.pending_src) = match change {
             Some((a, src)) => (Some(a), src),
@@ -258,7 +266,21 @@ impl AdjRibOut {
             attrs.next_hop != NextHop::Local,
             "announce {prefix}: the export next hop must be concrete"
         );
-        self.queue_change(prefix, path_id, Some((attrs, src)));
+        self.queue_change(prefix, path_id, Some((attrs, src)), true);
+    }
+
+    /// [`AdjRibOut::announce_from`] of a prefix that had no best route
+    /// before this change. Whatever this Adj-RIB-Out advertised for it was
+    /// withdrawn when its best route went, through the per-route index, so
+    /// the whole-table store is not searched: a table arriving into an
+    /// empty Loc-RIB costs one hash lookup per prefix, not also a
+    /// bisection with its cache misses.
+    pub fn announce_new(&mut self, prefix: Prefix, path_id: u32, attrs: Attrs, src: PeerId) {
+        debug_assert!(
+            !self.base.searchable() || self.base.get(prefix, path_id).is_none(),
+            "announce_new {prefix}: the whole-table store holds it"
+        );
+        self.queue_change(prefix, path_id, Some((attrs, src)), false);
     }
 
     /// Queue a withdrawal. Withdrawing a route that was never advertised
@@ -273,7 +295,7 @@ impl AdjRibOut {
                 self.base.get(prefix, path_id).is_some()
             });
         if known {
-            self.queue_change(prefix, path_id, None);
+            self.queue_change(prefix, path_id, None, true);
         }
     }
 
