@@ -781,7 +781,7 @@ fn round_trip_matches_the_queue() {
                 assert!(Arc::ptr_eq(rib.get(k.0, k.1).unwrap(), a));
             }
             assert_eq!(rib.skipped(), Skipped::default());
-            // Folded once the index is a quarter of the store (after the
+            // Folded once the index is an eighth of the store (after the
             // first round: the store is empty): only ADD-PATH paths other
             // than 0 stay in the index.
             let in_index = intent.keys().filter(|k| k.1 != 0).count();

@@ -4,12 +4,12 @@
 //! in) lives in the index of [`AdjRibOut`]: a hash entry and a slot of
 //! about 90 bytes. Once sent, it only records what the peer was told, which
 //! the sorted store of a whole-table load ([`Base`]) keeps in 12 bytes (an
-//! IPv4 prefix and an attribute set number). When the index holds a
-//! quarter as many sent routes as the store (and at least
-//! [`AdjRibOut::compact_at`]), they are merged into the store: each route
-//! is sorted once, and each merge costs linear time and grows the store by
-//! a quarter at least, so the index never holds much more than a fifth of
-//! the table.
+//! IPv4 prefix and an attribute set number). When the index holds an
+//! eighth as many sent routes as the store (and at least
+//! [`AdjRibOut::compact_at`]), they are merged into the store, in place:
+//! each route is sorted once, and each merge costs linear time and grows
+//! the store by an eighth at least, so the index never holds much more
+//! than a ninth of the table.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -21,6 +21,11 @@ use super::{AdjRibOut, Key, PtrHasher};
 use crate::attrs::Attrs;
 use crate::peer::PeerId;
 use crate::prefix::{Ipv4Prefix, Ipv6Prefix, Prefix};
+
+/// The index is folded once it holds 1/`FOLD_RATIO` as many routes as the
+/// store: each fold copies the store, so a smaller ratio means more copying
+/// and a smaller index (about 90 bytes a route against 12).
+const FOLD_RATIO: usize = 8;
 
 /// Attribute sets of the new store, numbered by (set, source).
 struct Sets {
@@ -44,7 +49,7 @@ impl Sets {
 
 impl AdjRibOut {
     /// Sent routes in the index at which a fold into the store is
-    /// considered (default 8,192; and once the index holds a quarter as
+    /// considered (default 8,192; and once the index holds an eighth as
     /// many as the store).
     pub fn compact_at(&mut self, routes: usize) {
         self.compact_min = routes.max(1);
@@ -56,11 +61,11 @@ impl AdjRibOut {
     }
 
     /// Fold the sent routes of the index into the store when due: nothing
-    /// queued, and the index at least a quarter of the store.
+    /// queued, and the index at least an eighth of the store.
     pub(super) fn maybe_compact(&mut self) {
         let indexed = self.index.len();
         if indexed < self.compact_min
-            || indexed.saturating_mul(4) < self.base.v4.len() + self.base.v6.len()
+            || indexed.saturating_mul(FOLD_RATIO) < self.base.v4.len() + self.base.v6.len()
             || !self.queue.is_empty()
             || self.base.queued
         {
@@ -80,7 +85,7 @@ impl AdjRibOut {
         // Slots that stay: ADD-PATH paths (the store holds Path Identifier
         // 0 only).
         let mut kept = Vec::new();
-        for s in std::mem::take(&mut self.slots) {
+        for s in self.slots.drain(..) {
             let Some(a) = &s.advertised else { continue };
             if s.path_id != 0 || s.queued {
                 kept.push(s);
@@ -92,68 +97,88 @@ impl AdjRibOut {
                 Prefix::V6(p) => v6.push((p, n)),
             }
         }
-        // The store's routes under their new numbers.
+        // The store's routes under their new numbers, in place: the store
+        // is the largest vector here, and a copy of it would be the peak
+        // of the fold.
         self.base.ensure_sorted();
         let old = std::mem::take(&mut self.base);
-        let mut renumber = vec![NONE; old.sets.len()];
+        let (old_sets, old_sources) = (old.sets, old.sources);
+        let (mut old4, mut old6) = (old.v4, old.v6);
+        let mut renumber = vec![NONE; old_sets.len()];
         let mut map = |set: u32, sets: &mut Sets| -> u32 {
             let Some(r) = renumber.get_mut(set as usize) else {
                 return NONE;
             };
             if *r == NONE {
-                *r = sets.number(&old.sets[set as usize], old.sources[set as usize]);
+                *r = sets.number(&old_sets[set as usize], old_sources[set as usize]);
             }
             *r
         };
-        let old4: Vec<(Ipv4Prefix, u32)> = old
-            .v4
-            .iter()
-            .filter(|e| e.1 != NONE)
-            .map(|&(p, s)| (p, map(s, &mut sets)))
-            .collect();
-        let old6: Vec<(Ipv6Prefix, u32)> = old
-            .v6
-            .iter()
-            .filter(|e| e.1 != NONE)
-            .map(|&(p, s)| (p, map(s, &mut sets)))
-            .collect();
-        drop(old);
+        old4.retain_mut(|e| {
+            e.1 = map(e.1, &mut sets);
+            e.1 != NONE
+        });
+        old6.retain_mut(|e| {
+            e.1 = map(e.1, &mut sets);
+            e.1 != NONE
+        });
+        drop((old_sets, old_sources));
         v4.sort_unstable_by_key(|&(p, _)| Base::key4(p));
         v6.sort_unstable_by_key(|&(p, _)| Base::key6(p));
-        self.base = Base::sorted(
-            sets.sets,
-            sets.sources,
-            merge(old4, v4, |&(p, _)| Base::key4(p)),
-            merge(old6, v6, |&(p, _)| Base::key6(p)),
-        );
-        // The index again, for the slots that stay.
-        self.index = HashMap::default();
-        self.free = Vec::new();
-        self.queue = Vec::new();
+        merge_into(&mut old4, &v4, |&(p, _)| Base::key4(p));
+        merge_into(&mut old6, &v6, |&(p, _)| Base::key6(p));
+        self.base = Base::sorted(sets.sets, sets.sources, old4, old6);
+        // The index again, for the slots that stay; its capacity is kept
+        // for the next routes (growing it again costs a rehash and fresh
+        // pages each time).
+        self.index.clear();
+        self.free.clear();
+        self.queue.clear();
         for (i, s) in kept.iter().enumerate() {
             self.index.insert(Key::new(s.prefix, s.path_id), i as u32);
         }
-        self.slots = kept;
+        self.slots.append(&mut kept);
     }
 }
 
-/// Merge two vectors sorted by `key` (their keys disjoint).
-fn merge<T: Copy, K: Ord>(a: Vec<T>, b: Vec<T>, key: impl Fn(&T) -> K) -> Vec<T> {
-    if a.is_empty() {
-        return b;
-    }
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        if key(&a[i]) <= key(&b[j]) {
-            out.push(a[i]);
-            i += 1;
+/// Merge `b` into `a`, both sorted by `key` (their keys disjoint), in
+/// place: `a` grows by `b`'s length and is filled from the back.
+fn merge_into<T: Copy, K: Ord>(a: &mut Vec<T>, b: &[T], key: impl Fn(&T) -> K) {
+    let Some(&fill) = b.first() else {
+        return;
+    };
+    let (n, m) = (a.len(), b.len());
+    // Exactly: amortised doubling would leave up to a whole table unused.
+    a.reserve_exact(m);
+    a.resize(n + m, fill);
+    let (mut i, mut j, mut k) = (n, m, n + m);
+    // Invariant: a[k..] holds the largest n + m - k items, merged.
+    while j > 0 {
+        k -= 1;
+        if i > 0 && key(&a[i - 1]) > key(&b[j - 1]) {
+            a[k] = a[i - 1];
+            i -= 1;
         } else {
-            out.push(b[j]);
-            j += 1;
+            a[k] = b[j - 1];
+            j -= 1;
         }
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
-    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_into;
+
+    #[test]
+    fn merge_into_interleaves_from_the_back() {
+        let mut a = vec![1, 4, 6, 9];
+        merge_into(&mut a, &[0, 2, 3, 7, 10], |&x| x);
+        assert_eq!(a, vec![0, 1, 2, 3, 4, 6, 7, 9, 10]);
+        let mut a: Vec<u32> = vec![];
+        merge_into(&mut a, &[5, 8], |&x| x);
+        assert_eq!(a, vec![5, 8]);
+        let mut a = vec![5, 8];
+        merge_into(&mut a, &[], |&x| x);
+        assert_eq!(a, vec![5, 8]);
+    }
 }
