@@ -703,7 +703,9 @@ impl Rib {
     }
 
     /// A route of `peer` was announced or withdrawn again: not stale.
-    #[inline]
+    // Always: without it the ingest no longer inlines it (measured with
+    // cachegrind: 14 more instructions per route).
+    #[inline(always)]
     fn refreshed(&mut self, peer: PeerId, prefix: Prefix, path_id: u32) {
         if self.stale_total == 0 {
             return;
@@ -1124,8 +1126,9 @@ impl Rib {
     /// Record what changed at `prefix`: the FIB is told when the best path
     /// or the ECMP next hops changed, the peers when the best path did.
     fn changed(&mut self, prefix: Prefix, before: Selected, after: Selected, best: Option<Path>) {
-        // Several paths per prefix: any change of any path may matter.
-        if !self.groups.is_empty() && self.sends_paths(&prefix) {
+        // Several paths per prefix (ADD-PATH send): any change of any path
+        // may matter. Out of line: the ingest without groups pays one test.
+        if !self.groups.is_empty() {
             self.export_paths(prefix);
         }
         if after == before {

@@ -263,6 +263,41 @@ fn withdrawing_the_best_path_withdraws_its_identifier_only() {
 }
 
 #[test]
+fn a_changed_limit_re_exports_only_the_difference() {
+    let mut rib = reflector();
+    assert_eq!(take(&mut rib, 5, true).len(), 3);
+    // At most one now (a reload of `add_path_send_max`): the others are
+    // withdrawn by their identifiers, the best is not sent again.
+    rib.add_peer(peer(5, LOCAL_AS, SendPaths::UpTo(1))).unwrap();
+    rib.reexport(PeerId(5)).unwrap();
+    assert_eq!(
+        take(&mut rib, 5, true),
+        vec![Update {
+            withdrawn_routes: vec![
+                Nlri {
+                    path_id: Some(2),
+                    prefix: pfx(P),
+                },
+                Nlri {
+                    path_id: Some(3),
+                    prefix: pfx(P),
+                },
+            ],
+            ..Update::default()
+        }]
+    );
+    // Its former group mates are not affected.
+    assert_eq!(take(&mut rib, 2, true).len(), 2);
+    // Every path again: the two come back.
+    rib.add_peer(peer(5, LOCAL_AS, SendPaths::All)).unwrap();
+    rib.reexport(PeerId(5)).unwrap();
+    assert_eq!(
+        take(&mut rib, 5, true),
+        vec![reflected(P, 3, 200, Some(2)), reflected(P, 4, 100, Some(3))]
+    );
+}
+
+#[test]
 fn peers_with_other_send_settings_are_in_other_update_groups() {
     let rib = reflector();
     // {2, 3, 4, 5} (every path), {6} (best only), {7} (two paths).

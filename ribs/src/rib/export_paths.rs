@@ -23,8 +23,7 @@ use crate::update_group::GroupId;
 
 impl Rib {
     /// Whether an update group sends several paths in `prefix`'s family.
-    #[inline]
-    pub(super) fn sends_paths(&self, prefix: &Prefix) -> bool {
+    fn sends_paths(&self, prefix: &Prefix) -> bool {
         self.groups
             .values()
             .any(|g| g.config.add_path_send.of(prefix) != SendPaths::Best)
@@ -34,13 +33,7 @@ impl Rib {
     fn ranked_paths(&self, prefix: &Prefix) -> Vec<Path> {
         match self.loc.get(prefix) {
             None => Vec::new(),
-            Some(Dest::One { path, best }) => {
-                if *best {
-                    vec![path.clone()]
-                } else {
-                    Vec::new()
-                }
-            }
+            Some(Dest::One(path)) => vec![path.clone()],
             Some(Dest::Many(m)) => {
                 let decide = self.decide();
                 // Paths and candidates side by side (a path of an unknown
@@ -62,8 +55,13 @@ impl Rib {
     }
 
     /// Export `prefix` again to every group that sends several paths of
-    /// its family.
+    /// its family (none: nothing to do). Never inlined: it would make the
+    /// ingest's per-route path larger for groups that do not need it.
+    #[inline(never)]
     pub(super) fn export_paths(&mut self, prefix: Prefix) {
+        if !self.sends_paths(&prefix) {
+            return;
+        }
         let gids: Vec<GroupId> = self
             .groups
             .iter()
