@@ -3,9 +3,11 @@
 //! decision process.
 //!
 //! Memory is the design constraint: a full table has about a million
-//! prefixes, most with one path. A [`Dest`] with one path is stored inline
-//! (16 bytes: the interned attributes, peer and Path Identifier); only
-//! prefixes with several paths allocate.
+//! prefixes, most with one path. A [`Dest`] with one eligible path is
+//! stored inline in 16 bytes (the interned attributes, peer and Path
+//! Identifier; the enum's tag lives in the attributes pointer's niche), so
+//! an IPv4 entry of the hash table is 24 bytes; only prefixes with several
+//! paths, or one that may not be selected, allocate.
 
 use std::collections::HashMap;
 
@@ -42,22 +44,34 @@ pub struct Many {
 /// A prefix's paths and selection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dest {
-    /// One path; `best` tells whether it is eligible (next hop reachable).
-    One {
-        /// The path.
-        path: Path,
-        /// Selected as best.
-        best: bool,
-    },
-    /// Several paths.
+    /// One path, eligible and so the best.
+    One(Path),
+    /// Several paths, or one that is not eligible (next hop unreachable:
+    /// `best` is `None`).
     Many(Box<Many>),
 }
 
+// The niche of the attributes pointer holds the tag: see the module doc.
+const _: () = assert!(std::mem::size_of::<Dest>() == 16);
+
 impl Dest {
+    /// A destination of one path, `eligible` or not.
+    pub fn single(path: Path, eligible: bool) -> Self {
+        if eligible {
+            Dest::One(path)
+        } else {
+            Dest::Many(Box::new(Many {
+                paths: vec![path],
+                best: None,
+                multipath: Vec::new(),
+            }))
+        }
+    }
+
     /// All paths.
     pub fn paths(&self) -> &[Path] {
         match self {
-            Dest::One { path, .. } => std::slice::from_ref(path),
+            Dest::One(path) => std::slice::from_ref(path),
             Dest::Many(m) => &m.paths,
         }
     }
@@ -65,7 +79,7 @@ impl Dest {
     /// The best path.
     pub fn best(&self) -> Option<&Path> {
         match self {
-            Dest::One { path, best } => best.then_some(path),
+            Dest::One(path) => Some(path),
             Dest::Many(m) => m.best.and_then(|i| m.paths.get(usize::from(i))),
         }
     }
@@ -73,7 +87,7 @@ impl Dest {
     /// The multipath set, best first (just the best for one path).
     pub fn multipath(&self) -> Vec<&Path> {
         match self {
-            Dest::One { path, best } => best.then_some(path).into_iter().collect(),
+            Dest::One(path) => vec![path],
             Dest::Many(m) => m
                 .multipath
                 .iter()
@@ -86,13 +100,11 @@ impl Dest {
     /// replaced attributes. Selection must be recomputed afterwards.
     pub fn upsert(&mut self, path: Path) -> Option<Attrs> {
         match self {
-            Dest::One { path: p, .. } if p.peer == path.peer && p.path_id == path.path_id => {
+            Dest::One(p) if p.peer == path.peer && p.path_id == path.path_id => {
                 Some(std::mem::replace(p, path).attrs)
             }
-            Dest::One { .. } => {
-                let Dest::One { path: old, .. } =
-                    std::mem::replace(self, Dest::Many(Box::default()))
-                else {
+            Dest::One(_) => {
+                let Dest::One(old) = std::mem::replace(self, Dest::Many(Box::default())) else {
                     return None;
                 };
                 if let Dest::Many(m) = self {
@@ -120,7 +132,7 @@ impl Dest {
     /// whether the destination is now empty (the caller drops it then).
     pub fn remove(&mut self, peer: PeerId, path_id: u32) -> (Option<Path>, bool) {
         match self {
-            Dest::One { path, .. } => {
+            Dest::One(path) => {
                 if path.peer == peer && path.path_id == path_id {
                     (Some(path.clone()), true)
                 } else {
@@ -138,15 +150,9 @@ impl Dest {
                 let removed = m.paths.remove(i);
                 m.best = None;
                 m.multipath.clear();
-                if m.paths.len() == 1 {
-                    if let Some(last) = m.paths.pop() {
-                        *self = Dest::One {
-                            path: last,
-                            best: false,
-                        };
-                    }
-                }
-                (Some(removed), false)
+                // Undecided until the caller decides it again (which makes
+                // a last eligible path inline again).
+                (Some(removed), m.paths.is_empty())
             }
         }
     }
@@ -228,7 +234,7 @@ impl LocRib {
                     }
                     Entry::Vacant(e) => {
                         let (best, after) = new(&path);
-                        e.insert(Dest::One { path, best });
+                        e.insert(Dest::single(path, best));
                         Upserted::New(after)
                     }
                 }

@@ -306,16 +306,13 @@ fn selected_of(dest: Option<&Dest>) -> Selected {
     let best = dest.and_then(Dest::best);
     let next_hops = match dest {
         None => NextHops::None,
-        Some(Dest::One { path, best }) => {
-            if *best {
-                NextHops::One(path.attrs.next_hop)
-            } else {
-                NextHops::None
-            }
-        }
-        Some(d @ Dest::Many(_)) => {
-            NextHops::Many(d.multipath().iter().map(|p| p.attrs.next_hop).collect())
-        }
+        Some(Dest::One(path)) => NextHops::One(path.attrs.next_hop),
+        // The same next hops compare equal however they are stored.
+        Some(d @ Dest::Many(_)) => match d.multipath().as_slice() {
+            [] => NextHops::None,
+            [p] => NextHops::One(p.attrs.next_hop),
+            mp => NextHops::Many(mp.iter().map(|p| p.attrs.next_hop).collect()),
+        },
     };
     Selected {
         best: best.map(|p| (p.peer, p.path_id, Arc::as_ptr(&p.attrs))),
@@ -375,12 +372,20 @@ impl<'a> Decide<'a> {
     /// Run the decision process on one destination.
     fn run(&self, dest: &mut Dest) {
         match dest {
-            Dest::One { path, best } => {
-                *best = !matches!(self.reach(path), Reachability::Unreachable)
+            Dest::One(path) => {
+                if !self.eligible(path) {
+                    *dest = Dest::single(path.clone(), false);
+                }
             }
             Dest::Many(m) => {
                 let sel = decision::select(&self.candidates(&m.paths), self.config);
                 apply_selection(m, &sel);
+                // A last path that is eligible goes back inline.
+                if m.paths.len() == 1 && m.best.is_some() {
+                    if let Some(path) = m.paths.pop() {
+                        *dest = Dest::One(path);
+                    }
+                }
             }
         }
     }

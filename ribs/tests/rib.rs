@@ -803,3 +803,96 @@ fn fib_changes_are_not_kept_when_nobody_takes_them() {
         }]
     );
 }
+
+/// A resolver whose unreachable next hops the test changes.
+#[derive(Debug, Default, Clone)]
+struct Switchable(std::sync::Arc<std::sync::Mutex<Vec<NextHop>>>);
+
+impl ribs::rib::NextHopResolver for Switchable {
+    fn resolve(&self, nh: &NextHop) -> ribs::decision::Reachability {
+        if self.0.lock().unwrap().contains(nh) {
+            ribs::decision::Reachability::Unreachable
+        } else {
+            ribs::decision::Reachability::Reachable { igp_cost: None }
+        }
+    }
+}
+
+#[test]
+fn a_single_path_with_an_unreachable_next_hop_is_kept_but_never_best() {
+    let down = Switchable::default();
+    let nh = |n| NextHop::V4(Ipv4Addr::new(198, 18, 0, n));
+    down.0.lock().unwrap().push(nh(2));
+    let mut r = Rib::new(
+        RibConfig {
+            local_asn: LOCAL_AS,
+            router_id: rid(1),
+            cluster_id: None,
+            decision: DecisionConfig::default(),
+        },
+        Box::new(down.clone()),
+    );
+    r.add_peer(peer(2, 65002, false)).unwrap();
+    r.add_peer(peer(3, 65003, false)).unwrap();
+    r.add_peer(peer(4, 65004, false)).unwrap();
+    r.peer_up(PeerId(4)).unwrap();
+    let pfx = Prefix::V4(p("198.19.0.0/24"));
+    // Out of the FIB and withdrawn from peer 4.
+    let assert_withdrawn = |r: &mut Rib, pfx: Prefix| {
+        let gone = FibChange {
+            prefix: pfx,
+            next_hops: None,
+        };
+        assert_eq!(r.take_fib_changes(), vec![gone]);
+        assert_eq!(sent(r, 4), vec![(pfx, None)]);
+    };
+    let u2 = announce(&["198.19.0.0/24"], &[65002], [198, 18, 0, 2], vec![]);
+    assert_eq!(r.apply_update(PeerId(2), &u2, true).unwrap().accepted, 1);
+    assert!(r.best(&pfx).is_none(), "unreachable: not eligible");
+    assert_eq!(r.take_fib_changes(), vec![]);
+    assert!(sent(&mut r, 4).is_empty());
+    assert_eq!(r.explain(&pfx).len(), 1, "the path is kept");
+    // A reachable second path wins; losing it leaves the first, still not
+    // eligible.
+    let u3 = announce(&["198.19.0.0/24"], &[65003], [198, 18, 0, 3], vec![]);
+    r.apply_update(PeerId(3), &u3, true).unwrap();
+    assert_eq!(r.best(&pfx).unwrap().0.peer, PeerId(3));
+    assert_eq!(
+        r.take_fib_changes(),
+        vec![FibChange {
+            prefix: pfx,
+            next_hops: Some(vec![nh(3)])
+        }]
+    );
+    assert_eq!(sent(&mut r, 4).len(), 1);
+    r.apply_update(PeerId(3), &withdraw(&["198.19.0.0/24"]), true)
+        .unwrap();
+    assert!(r.best(&pfx).is_none());
+    assert_withdrawn(&mut r, pfx);
+    // The next hop becomes reachable: the path is best, installed, sent.
+    down.0.lock().unwrap().clear();
+    r.revalidate();
+    assert_eq!(r.best(&pfx).unwrap().0.peer, PeerId(2));
+    assert_eq!(
+        r.take_fib_changes(),
+        vec![FibChange {
+            prefix: pfx,
+            next_hops: Some(vec![nh(2)])
+        }]
+    );
+    let to4 = sent(&mut r, 4);
+    assert_eq!(to4.len(), 1);
+    assert_eq!(to4[0].0, pfx);
+    assert!(to4[0].1.is_some());
+    // And unreachable again: withdrawn everywhere, the path still kept.
+    down.0.lock().unwrap().push(nh(2));
+    r.revalidate();
+    assert!(r.best(&pfx).is_none());
+    assert_withdrawn(&mut r, pfx);
+    assert_eq!(r.explain(&pfx).len(), 1);
+    // Withdrawn: the destination goes.
+    r.apply_update(PeerId(2), &withdraw(&["198.19.0.0/24"]), true)
+        .unwrap();
+    assert!(r.explain(&pfx).is_empty());
+    assert_eq!(r.take_fib_changes(), vec![]);
+}
