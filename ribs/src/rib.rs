@@ -1740,6 +1740,15 @@ impl Rib {
             }
         }
         if let Some(h) = self.groups.get_mut(&into) {
+            // A group that left its member's own routes out gets them from
+            // the other, which holds them: the new member must be told
+            // them, the old one still is not (`take_views`).
+            if h.filtered {
+                if let [m] = h.members[..] {
+                    h.out.adopt_from(&g.out, m);
+                }
+                h.filtered = false;
+            }
             h.members.extend(g.members);
         }
     }

@@ -55,7 +55,8 @@ pub(crate) struct UpdateGroup {
     pub(crate) unmerged: bool,
     /// A group of one member whose own routes were left out of its
     /// Adj-RIB-Out (a peer sending a full table does not also hold it as
-    /// routes it must never be sent). Such a group takes no other member.
+    /// routes it must never be sent). Such a group takes another member
+    /// only by a merge, which adds those routes from the other group.
     pub(crate) filtered: bool,
     /// Export results by (source attribute set address, source peer, IPv6
     /// prefix), each with the source set it was computed from (held, so
@@ -103,14 +104,13 @@ impl UpdateGroup {
 
     /// Whether `other` may be merged into this group: the same export and
     /// encoding, and both queues drained (so both hold the export of the
-    /// same Loc-RIB).
+    /// same Loc-RIB, each apart from its filtered member's own routes,
+    /// which the other group holds).
     pub(crate) fn can_absorb(&self, other: &UpdateGroup) -> bool {
         self.ctx.is_some()
             && self.ctx == other.ctx
             && !self.fresh
             && !other.fresh
-            && !self.filtered
-            && !other.filtered
             && !self.out.has_queued()
             && !other.out.has_queued()
             && same_export(&self.config, &other.config)

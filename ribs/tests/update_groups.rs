@@ -335,6 +335,49 @@ fn a_peer_going_down_leaves_its_group() {
     assert_eq!(rib.update_groups(), (0, 0));
 }
 
+#[test]
+fn peers_coming_up_one_by_one_with_routes_of_their_own_end_in_one_group() {
+    let mut rib = rib();
+    // Each peer comes up alone, is sent the table, then sends a route of
+    // its own: each starts a group that leaves its own routes out.
+    for n in 2..=6u8 {
+        up(&mut rib, &[n]);
+        let table = sent(&mut rib, n);
+        assert_eq!(table.len(), usize::from(n - 2), "peer {n}: {table:?}");
+        let own = format!("198.19.{n}.0/24");
+        from(&mut rib, n, &announce(&[&own], &[65100 + u32::from(n)], n));
+        for m in 2..n {
+            assert_eq!(
+                sent(&mut rib, m),
+                [format!("+{own} [65000, {}]", 65100 + u32::from(n))]
+            );
+        }
+        assert_eq!(sent(&mut rib, n), Vec::<String>::new(), "not its own");
+        // Drained: the new group merged with the first, whose member's own
+        // routes it brought along.
+        assert_eq!(rib.update_groups(), (1, usize::from(n - 1)), "after {n}");
+    }
+    // Every member is told every route but its own, from now on too.
+    for n in 2..=6u8 {
+        assert_eq!(rib.advertised(PeerId(u32::from(n))), Some(4));
+    }
+    from(&mut rib, 2, &withdraw(&["198.19.2.0/24"]));
+    from(
+        &mut rib,
+        6,
+        &announce(&["198.19.2.0/24"], &[65106, 64512], 6),
+    );
+    assert_eq!(sent(&mut rib, 2), ["+198.19.2.0/24 [65000, 65106, 64512]"]);
+    for n in 3..=5u8 {
+        assert_eq!(
+            sent(&mut rib, n),
+            ["+198.19.2.0/24 [65000, 65106, 64512]"],
+            "peer {n}"
+        );
+    }
+    assert_eq!(sent(&mut rib, 6), ["-198.19.2.0/24"], "now its own");
+}
+
 mod model {
     use std::collections::BTreeMap;
 

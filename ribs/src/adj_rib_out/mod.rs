@@ -386,6 +386,40 @@ impl AdjRibOut {
             .chain(loaded.into_iter().flatten())
     }
 
+    /// Record as advertised, without queueing anything, the routes `other`
+    /// advertised that came from `src`: merging the group of `src`, which
+    /// left them out (a peer is never sent its own routes), with another
+    /// group of the same export, both drained. A route of `src` this
+    /// Adj-RIB-Out still holds (from before its other members left) is
+    /// replaced by the other's, which is current.
+    pub(crate) fn adopt_from(&mut self, other: &AdjRibOut, src: PeerId) {
+        let theirs: Vec<(Prefix, u32, Attrs)> = other
+            .slots
+            .iter()
+            .filter(|s| s.advertised_src == src)
+            .filter_map(|s| Some((s.prefix, s.path_id, s.advertised.clone()?)))
+            .chain(
+                (!other.base.queued)
+                    .then(|| other.base.iter().filter(|r| r.2 == src))
+                    .into_iter()
+                    .flatten()
+                    .map(|(p, a, _)| (p, 0, a.clone())),
+            )
+            .collect();
+        for (prefix, path_id, attrs) in theirs {
+            let i = self.slot(prefix, path_id, true);
+            let s = &mut self.slots[i];
+            debug_assert!(!s.queued, "adopt {prefix}: queued");
+            if s.advertised.replace(attrs).is_none() {
+                self.advertised += 1;
+            } else {
+                count(&mut self.by_src, s.advertised_src, false);
+            }
+            s.advertised_src = src;
+            count(&mut self.by_src, src, true);
+        }
+    }
+
     /// Number of routes advertised to `member` of the group.
     pub fn len_except(&self, member: PeerId) -> usize {
         self.advertised - self.by_src.get(&member).copied().unwrap_or(0)
