@@ -150,6 +150,9 @@ pub fn config(router: &Router, options: &AgentOptions, socket: &Path) -> String 
                 AddPath::Both => "both",
             };
             let _ = writeln!(c, "        add_path: {add_path}");
+            if let Some(max) = n.add_path_send_max {
+                let _ = writeln!(c, "        add_path_send_max: {max}");
+            }
         }
         c.push_str("    import_policy: accept-all\n    export_policy: accept-all\n");
     }

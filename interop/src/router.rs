@@ -134,6 +134,9 @@ pub struct Neighbor {
     /// ADD-PATH (RFC 7911) in every family of the session. Only the agent
     /// and BIRD configurations carry it.
     pub add_path: AddPath,
+    /// With ADD-PATH send: the most paths per prefix the agent sends
+    /// (`add_path_send_max`); `None`: every path. The agent only.
+    pub add_path_send_max: Option<u8>,
 }
 
 /// ADD-PATH (RFC 7911 §4): whether we send several paths per prefix,
@@ -168,6 +171,7 @@ impl Neighbor {
             hold_time: Duration::from_secs(9),
             connect_retry: Duration::from_secs(1),
             add_path: AddPath::Off,
+            add_path_send_max: None,
         }
     }
 

@@ -155,6 +155,28 @@ fn agent_add_path_send_to_bird() -> Result<()> {
         format!("Adj-RIB-Out towards plain: path ids {got:?}")
     })?;
 
+    // A reload with at most one path towards rx: b's path is withdrawn by
+    // its identifier, the session is not reset (not in the OPEN).
+    let transitions = |agent: &TwillAgent| -> Result<u64> {
+        let n = agent.neighbor(addr(3))?;
+        n["established_transitions"]
+            .as_u64()
+            .ok_or_else(|| interop::Error::Assertion(format!("neighbour rx: {n}")))
+    };
+    let before = transitions(&agent)?;
+    let mut one = twill.clone();
+    one.neighbors[2].add_path_send_max = Some(1);
+    let mut agent = agent;
+    agent.reload(one)?;
+    wait_paths(rx, p, "twill", &[&via_a])?;
+    let after = transitions(&agent)?;
+    ensure(after == before, || {
+        format!("the reload reset the session with rx: {before} -> {after} Established")
+    })?;
+    // And back to every path.
+    agent.reload(twill.clone())?;
+    wait_paths(rx, p, "twill", &[&via_a, &via_b])?;
+
     // a goes away: rx keeps b's path alone, plain gets b's instead.
     lab.stop("bird-a");
     wait_paths(rx, p, "twill", &[&via_b])?;

@@ -412,6 +412,8 @@ enum Op {
         prefix: u8,
     },
     Take(u8),
+    /// Peer 9 comes up (see `run`).
+    Up9,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -470,17 +472,24 @@ fn source_of(attrs: &[PathAttribute]) -> u8 {
     (asns[1] - 65100) as u8
 }
 
-fn run(ops: Vec<Op>, limit: Option<u8>) {
+/// `late`: 9 comes up before that operation (or the final takes), in an
+/// update group of its own, which may merge with 8's later.
+fn run(ops: Vec<Op>, limit: Option<u8>, late: Option<usize>) {
     let send = limit.map_or(SendPaths::All, SendPaths::UpTo);
     let limit = limit.map_or(usize::MAX, usize::from);
     let mut rib = rib();
-    for n in [2, 3, 4, 5, 8, 9] {
+    let config = |n: u8| {
         let mut c = peer(n, 65100 + u32::from(n), SendPaths::Best);
         if n >= 8 {
             c.add_path_send.ipv4 = send;
             c.export = policy(true);
         }
-        up(&mut rib, c);
+        c
+    };
+    for n in [2, 3, 4, 5, 8, 9] {
+        if !(late.is_some() && n == 9) {
+            up(&mut rib, config(n));
+        }
     }
     let mut model = Model::new();
     // Per receiver: (prefix index, Path Identifier) -> source.
@@ -495,8 +504,25 @@ fn run(ops: Vec<Op>, limit: Option<u8>) {
     };
     let mut stayed: [BTreeSet<(u8, u8)>; 2] = Default::default();
     let mut ops = ops;
+    let mut up9 = late.is_none();
+    if let Some(i) = late {
+        // 8 is told what it has to be, so 9's group can merge into its.
+        ops.splice(i.min(ops.len())..i.min(ops.len()), [Op::Take(8), Op::Up9]);
+    }
     ops.extend([Op::Take(8), Op::Take(9)]);
     for op in ops {
+        match op {
+            Op::Up9 => {
+                up(&mut rib, config(9));
+                up9 = true;
+                continue;
+            }
+            // Nothing of 9 before it is configured.
+            Op::Take(9) | Op::Announce { from: 9, .. } | Op::Withdraw { from: 9, .. } if !up9 => {
+                continue
+            }
+            _ => {}
+        }
         match op {
             Op::Announce {
                 from,
@@ -516,14 +542,14 @@ fn run(ops: Vec<Op>, limit: Option<u8>) {
                 rib.apply_update(PeerId(u32::from(from)), &u, true).unwrap();
                 model.remove(&(prefix, from));
             }
-            Op::Take(_) => {}
+            Op::Take(_) | Op::Up9 => {}
         }
         for to in [8u8, 9] {
             let now = wanted(&model, to);
             stayed[usize::from(to - 8)].retain(|k| now.contains(k));
         }
         match op {
-            Op::Announce { .. } | Op::Withdraw { .. } => {}
+            Op::Announce { .. } | Op::Withdraw { .. } | Op::Up9 => {}
             Op::Take(to) => {
                 let map = &mut told[usize::from(to - 8)];
                 let before = map.clone();
@@ -581,7 +607,8 @@ proptest! {
     fn the_add_path_peer_is_told_the_top_paths_of_each_prefix(
         ops in proptest::collection::vec(op(), 1..60),
         limit in proptest::option::of(1u8..4),
+        late in proptest::option::of(0usize..60),
     ) {
-        run(ops, limit);
+        run(ops, limit, late);
     }
 }

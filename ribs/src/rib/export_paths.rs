@@ -100,15 +100,19 @@ impl Rib {
         let Some(g) = self.groups.get_mut(&gid) else {
             return;
         };
-        // A group of one member leaves that member's own paths out.
-        wanted.retain(|(p, _)| !g.leaves_out(p.peer));
         let keys: Vec<(PeerId, u32)> = wanted.iter().map(|(p, _)| (p.peer, p.path_id)).collect();
         let assigned = g.path_ids.assign(prefix, &keys);
         for id in assigned.withdrawn {
             g.out.withdraw(prefix, id);
         }
         for ((path, a), id) in wanted.into_iter().zip(assigned.ids) {
-            g.out.announce_from(prefix, id, a, path.peer);
+            if g.leaves_out(path.peer) {
+                // A group of one member leaves that member's own paths
+                // out, under the identifier any other group gives them.
+                g.out.withdraw(prefix, id);
+            } else {
+                g.out.announce_from(prefix, id, a, path.peer);
+            }
         }
     }
 
