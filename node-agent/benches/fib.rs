@@ -23,11 +23,12 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use node_agent::fib::netlink::{self, Forward, Hop, RouteKey, NLMSG_ERROR};
 use node_agent::fib::socket::{request_ack, NetlinkSocket};
-use node_agent::fib::{FibConfig, FibHandle, Gateway, RouteChange, DEFAULT_PROTOCOL};
+use node_agent::fib::{FibConfig, FibHandle, Gateway, RouteChange, Target, DEFAULT_PROTOCOL};
 use ribs::Prefix;
 
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
@@ -119,9 +120,11 @@ fn load_prefixes() -> Vec<Prefix> {
 /// each route (the fallback for kernels without nexthop objects).
 fn twill(prefixes: &[Prefix], objects: bool) -> (Duration, Duration) {
     let ns = Netns::new(if objects { "twill" } else { "twill-inline" });
+    // one target shared by every route, as the RIB task's `Targets` gives
+    let target = Arc::new(Target::Unicast(vec![Gateway::new(IpAddr::V4(GATEWAY))]));
     let routes: Vec<RouteChange> = prefixes
         .iter()
-        .map(|p| RouteChange::via(*p, vec![Gateway::new(IpAddr::V4(GATEWAY))]))
+        .map(|p| RouteChange::to(*p, Arc::clone(&target)))
         .collect();
     let withdrawals: Vec<RouteChange> =
         prefixes.iter().map(|p| RouteChange::withdraw(*p)).collect();

@@ -29,7 +29,7 @@ use crate::api::model::{
 };
 use crate::api::request::{ApiError, ApiRequest};
 use crate::config::{ConfigChange, MaxPrefixAction, SoftChange, ValidConfig};
-use crate::fib::{FibHandle, RouteChange, RouteState, Target};
+use crate::fib::{FibHandle, RouteChange, RouteState, Target, Targets};
 use crate::metrics::{MessageType, Metrics, UpdateErrorVerdict};
 
 const KINDS: [MessageType; 5] = [
@@ -139,6 +139,8 @@ pub struct RibTask {
     ids: HashMap<PeerId, IpAddr>,
     outbox: Outbox,
     fib: Option<FibHandle>,
+    /// The FIB changes' targets, one shared per next-hop set.
+    targets: Targets,
     watch: broadcast::Sender<Event>,
     /// Graceful restart, restarting speaker (RFC 4724 §4.1): selection
     /// and advertisement wait for the peers' End-of-RIB.
@@ -314,6 +316,7 @@ impl RibTask {
             ids,
             outbox: Outbox::default(),
             fib,
+            targets: Targets::default(),
             watch,
             deferral,
             ready,
@@ -854,19 +857,21 @@ impl RibTask {
         if !changes.is_empty() {
             debug!(changes = changes.len(), "FIB changes");
             if let Some(fib) = &self.fib {
-                let changes: Vec<RouteChange> = changes
-                    .into_iter()
-                    .map(|c| {
-                        // Our own prefix with no better route: unreachable
-                        // rather than nothing, when so configured.
+                // Built, not collected in place: the queued changes must not
+                // keep the (larger) `FibChange`s' allocation.
+                let mut routes = Vec::with_capacity(changes.len());
+                for c in changes {
+                    // Our own prefix with no better route: unreachable
+                    // rather than nothing, when so configured.
+                    routes.push(
                         if c.next_hops.is_none() && self.unreachable.contains(&c.prefix) {
                             RouteChange::unreachable(c.prefix)
                         } else {
-                            RouteChange::from(c)
-                        }
-                    })
-                    .collect();
-                if let Err(e) = fib.apply(changes) {
+                            self.targets.change(&c)
+                        },
+                    );
+                }
+                if let Err(e) = fib.apply(routes) {
                     warn!("FIB: {e}");
                 }
             }

@@ -1,7 +1,9 @@
 //! The kernel FIB writer: installs Loc-RIB routes with rtnetlink.
 //!
 //! - [`route`]: the writer's route type ([`RouteChange`], [`Target`],
-//!   [`Gateway`]) and the conversion from [`ribs::rib::FibChange`].
+//!   [`Gateway`]) and the conversion from [`ribs::rib::FibChange`]
+//!   ([`Targets`]: one shared target per next-hop set).
+//! - [`intern`]: equal values shared behind one `Arc`.
 //! - [`netlink`]: the rtnetlink messages, encoded and decoded by hand.
 //! - [`socket`]: netlink sockets, batched writes with errors matched by
 //!   sequence number, dumps.
@@ -20,6 +22,7 @@
 //! [`ExitMode::RemoveRoutes`] is asked for.
 
 mod handle;
+pub mod intern;
 pub mod links;
 pub mod netlink;
 pub mod nexthop;
@@ -31,7 +34,7 @@ mod types;
 mod writer;
 
 pub use handle::FibHandle;
-pub use route::{Gateway, RouteChange, Target};
+pub use route::{Gateway, RouteChange, Target, Targets};
 pub use types::{
     ExitMode, FibConfig, FibCounters, FibEntry, FibError, FibView, RouteError, RouteState,
     DEFAULT_PROTOCOL, MAIN_TABLE,

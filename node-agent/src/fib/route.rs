@@ -1,11 +1,19 @@
 //! The FIB writer's own route type: a prefix and what to do with its
 //! packets (next hops, or unreachable), and the conversion from the RIB's
 //! [`ribs::FibChange`].
+//!
+//! A [`Target`] is shared: the routes of a cluster go through a handful of
+//! next-hop sets, so a [`RouteChange`] and the writer's per-prefix state
+//! hold an `Arc<Target>` (one word), and [`Targets`] hands out the same
+//! `Arc` for equal next hops instead of a new `Vec` per route.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ribs::rib::FibChange;
 use ribs::{NextHop, Prefix};
+
+use super::intern::Interner;
 
 /// One next hop of a route as the FIB writer installs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -66,20 +74,32 @@ impl Target {
 }
 
 /// A change for one prefix: its new target, or `None` to withdraw it.
+/// Equal targets may be one shared allocation (see [`Targets`]): a change
+/// is 32 bytes with no heap allocation of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteChange {
     /// The destination.
     pub prefix: Prefix,
     /// The new target; `None` removes Twill's route for the prefix.
-    pub target: Option<Target>,
+    pub target: Option<Arc<Target>>,
 }
 
 impl RouteChange {
-    /// Install `prefix` via `gateways` (withdraw if the list is empty).
+    /// Install `prefix` via `gateways` (withdraw if the list is empty). A
+    /// target of its own: for many routes, [`RouteChange::to`] with a
+    /// shared one.
     pub fn via(prefix: Prefix, gateways: Vec<Gateway>) -> Self {
         RouteChange {
             prefix,
-            target: Target::via(gateways),
+            target: Target::via(gateways).map(Arc::new),
+        }
+    }
+
+    /// Install `prefix` to the (shared) `target`.
+    pub fn to(prefix: Prefix, target: Arc<Target>) -> Self {
+        RouteChange {
+            prefix,
+            target: Some(target),
         }
     }
 
@@ -95,7 +115,7 @@ impl RouteChange {
     pub fn unreachable(prefix: Prefix) -> Self {
         RouteChange {
             prefix,
-            target: Some(Target::Unreachable),
+            target: Some(Arc::new(Target::Unreachable)),
         }
     }
 }
@@ -132,6 +152,47 @@ impl From<FibChange> for RouteChange {
     }
 }
 
+/// Interned targets: equal next-hop sets share one `Arc<Target>`, so the
+/// changes of a whole table through one next hop cost no allocation each.
+/// The RIB task keeps one and converts every [`FibChange`] through it.
+#[derive(Debug, Default)]
+pub struct Targets {
+    shared: Interner<Target>,
+    /// Room for the gateways of the change being converted.
+    scratch: Vec<Gateway>,
+}
+
+impl Targets {
+    /// The change for the RIB's `change`, its target shared (`None`: a
+    /// withdrawal, also when no next hop is installable).
+    pub fn change(&mut self, change: &FibChange) -> RouteChange {
+        let mut gateways = std::mem::take(&mut self.scratch);
+        gateways.clear();
+        gateways.extend(change.next_hops.iter().flatten().filter_map(gateway_of));
+        if gateways.is_empty() {
+            self.scratch = gateways;
+            return RouteChange::withdraw(change.prefix);
+        }
+        gateways.sort_unstable();
+        gateways.dedup();
+        let (target, back) = self.shared.intern(Target::Unicast(gateways));
+        if let Some(Target::Unicast(gateways)) = back {
+            self.scratch = gateways;
+        }
+        RouteChange::to(change.prefix, target)
+    }
+
+    /// How many distinct targets are kept.
+    pub fn len(&self) -> usize {
+        self.shared.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.shared.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,14 +214,66 @@ mod tests {
                 NextHop::Local,
             ]),
         };
-        let r = RouteChange::from(c);
-        assert_eq!(
-            r.target,
-            Some(Target::Unicast(vec![
-                Gateway::new("198.18.0.2".parse().unwrap()),
-                Gateway::new("198.18.0.3".parse().unwrap()),
-            ]))
+        let want = Target::Unicast(vec![
+            Gateway::new("198.18.0.2".parse().unwrap()),
+            Gateway::new("198.18.0.3".parse().unwrap()),
+        ]);
+        assert_eq!(RouteChange::from(c.clone()).target.as_deref(), Some(&want));
+        let shared = Targets::default().change(&c);
+        assert_eq!(shared.prefix, c.prefix);
+        assert_eq!(shared.target.as_deref(), Some(&want));
+    }
+
+    fn v4(addrs: &[[u8; 4]]) -> Option<Vec<NextHop>> {
+        Some(
+            addrs
+                .iter()
+                .map(|&a| NextHop::V4(Ipv4Addr::from(a)))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn equal_next_hop_sets_share_one_target() {
+        let mut targets = Targets::default();
+        let change = |prefix: &str, next_hops| FibChange {
+            prefix: p(prefix),
+            next_hops,
+        };
+        let a = targets.change(&change("203.0.113.0/24", v4(&[[198, 18, 0, 2]])));
+        let b = targets.change(&change("198.51.100.0/24", v4(&[[198, 18, 0, 3]])));
+        // another order and a duplicate: the same set as `c`
+        let c = targets.change(&change(
+            "192.0.2.0/24",
+            v4(&[[198, 18, 0, 3], [198, 18, 0, 2]]),
+        ));
+        let d = targets.change(&change(
+            "192.0.2.128/25",
+            v4(&[[198, 18, 0, 2], [198, 18, 0, 3], [198, 18, 0, 2]]),
+        ));
+        let e = targets.change(&change("198.18.128.0/24", v4(&[[198, 18, 0, 2]])));
+        let (a, b, c, d, e) = (
+            a.target.unwrap(),
+            b.target.unwrap(),
+            c.target.unwrap(),
+            d.target.unwrap(),
+            e.target.unwrap(),
         );
+        assert!(
+            Arc::ptr_eq(&a, &e),
+            "not the last one handed out: from the set"
+        );
+        assert!(Arc::ptr_eq(&c, &d));
+        assert!(!Arc::ptr_eq(&a, &b) && !Arc::ptr_eq(&a, &c));
+        assert_eq!(
+            *a,
+            Target::Unicast(vec![Gateway::new("198.18.0.2".parse().unwrap())])
+        );
+        assert_eq!(targets.len(), 3);
+        let w = targets.change(&change("203.0.113.0/24", None));
+        assert_eq!(w, RouteChange::withdraw(p("203.0.113.0/24")));
+        let l = targets.change(&change("203.0.113.0/24", Some(vec![NextHop::Local])));
+        assert_eq!(l.target, None);
     }
 
     #[test]

@@ -25,8 +25,15 @@
 //! the one the kernel's route names (`nh`); both hold a reference, so an
 //! object is deleted only once no route wants it and no route of Twill's
 //! in the kernel still names it.
+//!
+//! An entry is a few words with no allocation of its own: `want` is the
+//! `Arc<Target>` the change brought (one per next-hop set, see
+//! [`Targets`](super::Targets)), `have` an interned `Arc<Forward>`, and a
+//! failure (rare) sits in a side table. With the prefix, a slab slot is 48
+//! bytes.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use nix::errno::Errno;
@@ -35,6 +42,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use super::handle::{watch_loop, Command, WatchEvent};
+use super::intern::Interner;
 use super::links::{same, Links};
 use super::netlink::{
     self, Forward, Hop, RouteKey, RTM_DELADDR, RTM_DELLINK, RTM_DELROUTE, RTM_GETADDR, RTM_GETLINK,
@@ -44,7 +52,7 @@ use super::nexthop::{self as nh, RTM_DELNEXTHOP, RTM_GETNEXTHOP, RTM_NEWNEXTHOP}
 use super::objects::{Lost, NhOp, Objects};
 use super::route::{Gateway, RouteChange, Target};
 use super::socket::{request_ack, NetlinkSocket, SocketError};
-use super::table::{Id, Table};
+use super::table::{Id, Keyed, Table};
 use super::types::{ExitMode, FibConfig, FibCounters, FibEntry, FibView, RouteError, RouteState};
 
 const ESRCH: i32 = Errno::ESRCH as i32;
@@ -56,24 +64,59 @@ struct Failure {
     retry_at: Instant,
 }
 
-#[derive(Default)]
+/// What the writer knows of one prefix.
 pub(super) struct Entry {
-    want: Option<Target>,
-    have: Option<Forward>,
+    /// The key (not changed while in the table).
+    prefix: Prefix,
+    /// What the RIB wants, shared with the other routes of its next hops.
+    want: Option<Arc<Target>>,
+    /// What the kernel holds of Twill's (interned); through a nexthop
+    /// object: the writer's placeholder (`nh` tells which object).
+    have: Option<Arc<Forward>>,
     /// The nexthop object `want` is written through (0: none), referenced.
     want_nh: u32,
     /// The nexthop object the kernel's route names (0: none), referenced.
     nh: u32,
     stale: bool,
     queued: bool,
-    failure: Option<Box<Failure>>,
+}
+
+impl Keyed for Entry {
+    fn new(prefix: Prefix) -> Self {
+        Entry {
+            prefix,
+            want: None,
+            have: None,
+            want_nh: 0,
+            nh: 0,
+            stale: false,
+            queued: false,
+        }
+    }
+
+    fn prefix(&self) -> &Prefix {
+        &self.prefix
+    }
 }
 
 enum Op {
     /// Create or replace (`bool`), with next hops or through a nexthop
     /// object (its id; 0: the hops in the route).
-    New(Forward, u32, bool),
+    New(Arc<Forward>, u32, bool),
     Del,
+}
+
+/// What the last route of a flush was computed to need, for the next one
+/// with the same target (a whole table shares one): links and objects do
+/// not change during one pass over the dirty routes.
+#[derive(Default)]
+struct Last {
+    target: Option<Arc<Target>>,
+    v6: bool,
+    /// The object for the target (0: none; with nexthop objects).
+    nh: u32,
+    /// The usable next hops (without nexthop objects).
+    forward: Option<Arc<Forward>>,
 }
 
 /// One message of a batch.
@@ -89,7 +132,13 @@ pub(super) struct Writer {
     links: Links,
     pub(super) entries: Table<Entry>,
     dirty: Vec<Id>,
-    failed: HashSet<Id>,
+    /// The routes whose last write failed, and when to retry them.
+    failed: HashMap<Id, Failure>,
+    /// What the kernel holds, interned: the routes through one next-hop
+    /// set share one.
+    forwards: Interner<Forward>,
+    /// `have` of a route through a nexthop object.
+    via_object: Arc<Forward>,
     /// Every gateway the RIB has asked for (kept: they are few).
     gateways: HashSet<Gateway>,
     /// Twill's nexthop objects; `None`: the next hops are written into
@@ -118,7 +167,9 @@ impl Writer {
             links: Links::default(),
             entries: Table::default(),
             dirty: Vec::new(),
-            failed: HashSet::new(),
+            failed: HashMap::new(),
+            forwards: Interner::default(),
+            via_object: Arc::new(Forward::Hops(Vec::new())),
             gateways: HashSet::new(),
             objects: None,
             nh_resync: false,
@@ -239,10 +290,12 @@ impl Writer {
         self.load_nexthops()?;
         let mut found = HashMap::new();
         let (protocol, table) = (self.key.protocol, self.key.table);
+        let forwards = &mut self.forwards;
         self.req.dump(RTM_GETROUTE, |m| {
             if let Some(r) = netlink::parse_route(m.payload) {
                 if r.protocol == protocol && r.table == table {
-                    found.insert(r.prefix, (r.forward(), r.nh_id.unwrap_or(0)));
+                    let (fwd, _) = forwards.intern(r.forward());
+                    found.insert(r.prefix, (fwd, r.nh_id.unwrap_or(0)));
                 }
             }
         })?;
@@ -289,18 +342,24 @@ impl Writer {
 
     fn apply(&mut self, changes: Vec<RouteChange>) {
         self.entries.reserve(changes.len());
+        let mut last: Option<Arc<Target>> = None;
         for c in changes {
-            if let Some(Target::Unicast(gws)) = &c.target {
-                for g in gws {
-                    if !self.gateways.contains(g) {
-                        self.gateways.insert(*g);
+            if let Some(t) = &c.target {
+                if !last.as_ref().is_some_and(|l| Arc::ptr_eq(l, t)) {
+                    if let Target::Unicast(gws) = &**t {
+                        for g in gws {
+                            if !self.gateways.contains(g) {
+                                self.gateways.insert(*g);
+                            }
+                        }
                     }
+                    last = Some(Arc::clone(t));
                 }
             }
             let (id, e) = self.entries.upsert(c.prefix);
             e.stale = false;
             e.want = c.target;
-            if e.failure.take().is_some() {
+            if !self.failed.is_empty() {
                 self.failed.remove(&id);
             }
             if !e.queued {
@@ -368,6 +427,7 @@ impl Writer {
             o.take_dirty(&self.links, self.converged, false, &mut nh_ops);
             batch.extend(nh_ops.drain(..).map(|(id, op)| Item::Nexthop(id, op)));
         }
+        let mut last = Last::default();
         for id in dirty {
             let Some((prefix, e)) = self.entries.get_mut(id) else {
                 continue;
@@ -376,23 +436,45 @@ impl Writer {
             if e.stale {
                 continue;
             }
-            // The object for the wanted next hops: every interface known
-            // (the kernel needs one) and no IPv4 next hop for IPv6.
-            let mut want_nh = 0;
-            if let (Some(o), Some(Target::Unicast(gws))) = (&mut self.objects, &e.want) {
-                self.hops.clear();
-                self.hops.extend(gws.iter().map(|g| self.links.locate(g)));
-                let v6 = matches!(prefix, Prefix::V6(_));
-                if self
-                    .hops
-                    .iter()
-                    .all(|h| h.ifindex != 0 && (!v6 || h.addr.is_ipv6()))
+            let v6 = matches!(prefix, Prefix::V6(_));
+            let again = match (&last.target, &e.want) {
+                (Some(l), Some(t)) => Arc::ptr_eq(l, t) && last.v6 == v6,
+                _ => false,
+            };
+            if !again {
+                last = Last {
+                    target: e.want.clone(),
+                    v6,
+                    nh: 0,
+                    forward: None,
+                };
+                // The object for the wanted next hops: every interface
+                // known (the kernel needs one) and no IPv4 next hop for
+                // IPv6.
+                if let (Some(o), Some(Target::Unicast(gws))) =
+                    (&mut self.objects, e.want.as_deref())
                 {
-                    self.hops.sort_unstable();
-                    self.hops.dedup();
-                    want_nh = o.lookup(&self.hops);
+                    self.hops.clear();
+                    self.hops.extend(gws.iter().map(|g| self.links.locate(g)));
+                    if self
+                        .hops
+                        .iter()
+                        .all(|h| h.ifindex != 0 && (!v6 || h.addr.is_ipv6()))
+                    {
+                        self.hops.sort_unstable();
+                        self.hops.dedup();
+                        last.nh = o.lookup(&self.hops);
+                    }
+                }
+                if last.nh == 0 {
+                    last.forward = e
+                        .want
+                        .as_deref()
+                        .and_then(|t| self.links.forward(t))
+                        .map(|f| self.forwards.intern(f).0);
                 }
             }
+            let want_nh = last.nh;
             if want_nh != e.want_nh {
                 if let Some(o) = &mut self.objects {
                     o.acquire(want_nh);
@@ -410,35 +492,33 @@ impl Writer {
                         o.ensure(want_nh, &self.links, &mut nh_ops);
                         batch.extend(nh_ops.drain(..).map(|(id, op)| Item::Nexthop(id, op)));
                         Some(Op::New(
-                            Forward::Hops(Vec::new()),
+                            Arc::clone(&self.via_object),
                             want_nh,
                             e.have.is_some(),
                         ))
                     }
                 }
-                _ => {
-                    let want = e.want.as_ref().and_then(|t| self.links.forward(t));
-                    match (want, &e.have) {
-                        (Some(w), Some(h)) if e.nh == 0 && same(&w, h) => None,
-                        (Some(w), have) => Some(Op::New(w, 0, have.is_some())),
-                        (None, Some(_)) => Some(Op::Del),
-                        (None, None) => None,
-                    }
-                }
+                _ => match (&last.forward, &e.have) {
+                    (Some(w), Some(h)) if e.nh == 0 && (Arc::ptr_eq(w, h) || same(w, h)) => None,
+                    (Some(w), have) => Some(Op::New(Arc::clone(w), 0, have.is_some())),
+                    (None, Some(_)) => Some(Op::Del),
+                    (None, None) => None,
+                },
             };
             match op {
                 Some(op) => batch.push(Item::Route(id, prefix, op)),
                 None => {
-                    if e.failure.take().is_some() {
-                        self.failed.remove(&id);
-                    }
                     if e.want.is_none() && e.have.is_none() {
-                        self.entries.remove(id);
+                        self.forget(id);
+                    } else if !self.failed.is_empty() {
+                        self.failed.remove(&id);
                     }
                 }
             }
             if batch.len() >= self.config.batch {
                 self.send(&mut batch);
+                // an object refused in the batch is chosen again
+                last = Last::default();
             }
         }
         if !batch.is_empty() {
@@ -470,7 +550,7 @@ impl Writer {
             let buf = &mut self.buf;
             match item {
                 Item::Route(_, prefix, Op::New(fwd, 0, replace)) => {
-                    netlink::new_route(buf, seq, key, prefix, fwd, *replace)
+                    netlink::new_route(buf, seq, key, prefix, fwd.as_ref(), *replace)
                 }
                 Item::Route(_, prefix, Op::New(_, id, replace)) => {
                     nh::new_route_via_object(buf, seq, key, prefix, *id, *replace)
@@ -569,11 +649,10 @@ impl Writer {
             };
             match error {
                 None => {
-                    if e.failure.take().is_some() {
-                        self.failed.remove(&id);
-                    }
                     if e.want.is_none() && e.have.is_none() && !e.stale {
-                        self.entries.remove(id);
+                        self.forget(id);
+                    } else if !self.failed.is_empty() {
+                        self.failed.remove(&id);
                     }
                 }
                 Some(error) => self.fail(id, error, now),
@@ -581,24 +660,35 @@ impl Writer {
         }
     }
 
+    /// Drops the entry `id` (nothing wanted, nothing installed), and its
+    /// failure if any.
+    fn forget(&mut self, id: Id) {
+        self.entries.remove(id);
+        if !self.failed.is_empty() {
+            self.failed.remove(&id);
+        }
+    }
+
     /// Records a failed write of route `id` and when to retry it.
     fn fail(&mut self, id: Id, error: RouteError, now: Instant) {
-        let Some((_, e)) = self.entries.get_mut(id) else {
+        if self.entries.get(id).is_none() {
             return;
-        };
+        }
         self.counters.errors += 1;
-        let attempts = e.failure.as_ref().map_or(0, |f| f.attempts) + 1;
+        let attempts = self.failed.get(&id).map_or(0, |f| f.attempts) + 1;
         let delay = self
             .config
             .retry_min
             .saturating_mul(1 << (attempts - 1).min(16))
             .min(self.config.retry_max);
-        e.failure = Some(Box::new(Failure {
-            error,
-            attempts,
-            retry_at: now + delay,
-        }));
-        self.failed.insert(id);
+        self.failed.insert(
+            id,
+            Failure {
+                error,
+                attempts,
+                retry_at: now + delay,
+            },
+        );
     }
 
     /// Queues the failed routes whose retry time has come; returns the
@@ -607,13 +697,11 @@ impl Writer {
         let now = Instant::now();
         let mut next: Option<Instant> = None;
         let mut due = Vec::new();
-        for &id in &self.failed {
-            if let Some(f) = self.entries.get(id).and_then(|(_, e)| e.failure.as_ref()) {
-                if f.retry_at <= now {
-                    due.push(id);
-                } else {
-                    next = Some(next.map_or(f.retry_at, |n| n.min(f.retry_at)));
-                }
+        for (&id, f) in &self.failed {
+            if f.retry_at <= now {
+                due.push(id);
+            } else {
+                next = Some(next.map_or(f.retry_at, |n| n.min(f.retry_at)));
             }
         }
         for id in due {
@@ -623,10 +711,7 @@ impl Writer {
     }
 
     fn next_retry(&self) -> Option<Instant> {
-        self.failed
-            .iter()
-            .filter_map(|&id| self.entries.get(id)?.1.failure.as_ref().map(|f| f.retry_at))
-            .min()
+        self.failed.values().map(|f| f.retry_at).min()
     }
 
     /// Applies a change of links or addresses, and queues the routes with
@@ -658,7 +743,7 @@ impl Writer {
         }
         let mut hit = Vec::new();
         for (id, _, e) in self.entries.iter() {
-            if let Some(Target::Unicast(gws)) = &e.want {
+            if let Some(Target::Unicast(gws)) = e.want.as_deref() {
                 if gws.iter().any(|g| changed.contains(g)) {
                     hit.push(id);
                 }
@@ -731,7 +816,7 @@ impl Writer {
                         if e.want.is_some() {
                             self.counters.restored += 1;
                         }
-                        e.have = Some(r.forward());
+                        e.have = Some(self.forwards.intern(r.forward()).0);
                         Self::set_nh(&mut self.objects, e, r.nh_id.unwrap_or(0));
                     }
                     // A route of another protocol replaced Twill's.
@@ -767,8 +852,8 @@ impl Writer {
         let mut entries: Vec<FibEntry> = self
             .entries
             .iter()
-            .map(|(_, p, e)| {
-                let state = if let Some(f) = &e.failure {
+            .map(|(id, p, e)| {
+                let state = if let Some(f) = self.failed.get(&id) {
                     RouteState::Failed {
                         error: f.error.clone(),
                         attempts: f.attempts,
@@ -788,11 +873,11 @@ impl Writer {
                 };
                 let installed = match &self.objects {
                     Some(o) if e.nh != 0 => o.forward(e.nh),
-                    _ => e.have.clone(),
+                    _ => e.have.as_deref().cloned(),
                 };
                 FibEntry {
                     prefix: *p,
-                    target: e.want.clone(),
+                    target: e.want.as_deref().cloned(),
                     installed,
                     state,
                 }
@@ -925,5 +1010,18 @@ impl Writer {
         if let Some(tx) = done {
             let _ = tx.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_route_is_a_few_words() {
+        // the prefix (18 bytes), two shared handles, two object ids, flags
+        assert_eq!(std::mem::size_of::<Option<Entry>>(), 48);
+        // the prefix and one shared handle
+        assert_eq!(std::mem::size_of::<RouteChange>(), 32);
     }
 }
