@@ -267,6 +267,10 @@ pub struct Rib {
     /// Stale routes of all peers (graceful restart): while there are none,
     /// a route change costs no stale-set lookup.
     stale_total: usize,
+    /// Update groups that send several paths per prefix in a family
+    /// (ADD-PATH): while there are none, a route change does not look at
+    /// the groups for them.
+    path_groups: usize,
     /// Reused list of update groups for [`Rib::export_prefix`].
     export_ids: Vec<GroupId>,
     /// See [`Rib::compact_at`].
@@ -432,6 +436,7 @@ impl Rib {
             groups: BTreeMap::new(),
             next_group: 0,
             stale_total: 0,
+            path_groups: 0,
             export_ids: Vec::new(),
             compact_at: None,
         }
@@ -1132,8 +1137,8 @@ impl Rib {
     /// or the ECMP next hops changed, the peers when the best path did.
     fn changed(&mut self, prefix: Prefix, before: Selected, after: Selected, best: Option<Path>) {
         // Several paths per prefix (ADD-PATH send): any change of any path
-        // may matter. Out of line: the ingest without groups pays one test.
-        if !self.groups.is_empty() {
+        // may matter. Out of line: without such groups, one test.
+        if self.path_groups != 0 {
             self.export_paths(prefix);
         }
         if after == before {
@@ -1627,6 +1632,7 @@ impl Rib {
             g.out.compact_at(n);
         }
         self.groups.insert(gid, g);
+        self.count_path_groups();
         self.export_table(gid);
         gid
     }
@@ -1654,6 +1660,7 @@ impl Rib {
             g.members.retain(|&m| m != id);
             if g.members.is_empty() {
                 self.groups.remove(&gid);
+                self.count_path_groups();
             }
         }
     }
@@ -1668,6 +1675,7 @@ impl Rib {
         if g.members.len() == 1 {
             g.set_config(config);
             g.unmerged = true;
+            self.count_path_groups();
             return Some(gid);
         }
         g.members.retain(|&m| m != id);
@@ -1679,6 +1687,7 @@ impl Rib {
         let new = self.next_group;
         self.next_group = self.next_group.wrapping_add(1);
         self.groups.insert(new, solo);
+        self.count_path_groups();
         if let Some(p) = self.peers.get_mut(&id) {
             p.group = Some(new);
         }
@@ -1734,6 +1743,7 @@ impl Rib {
         let Some(g) = self.groups.remove(&gid) else {
             return;
         };
+        self.count_path_groups();
         for &m in &g.members {
             if let Some(p) = self.peers.get_mut(&m) {
                 p.group = Some(into);

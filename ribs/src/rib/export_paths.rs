@@ -22,6 +22,16 @@ use crate::prefix::Prefix;
 use crate::update_group::GroupId;
 
 impl Rib {
+    /// Count the update groups that send several paths in a family
+    /// (after a group was added, removed or given another configuration).
+    pub(super) fn count_path_groups(&mut self) {
+        self.path_groups = self
+            .groups
+            .values()
+            .filter(|g| g.config.add_path_send.any())
+            .count();
+    }
+
     /// Whether an update group sends several paths in `prefix`'s family.
     fn sends_paths(&self, prefix: &Prefix) -> bool {
         self.groups
