@@ -202,29 +202,8 @@ impl AdjRibOut {
                 } else {
                     self.base.take(prefix, path_id)
                 };
-                let (advertised, advertised_src) = match loaded {
-                    Some((a, src)) if !self.base.queued => (Some(a), src),
-                    _ => (None, NOBODY),
-                };
-                let slot = Slot {
-                    prefix,
-                    path_id,
-                    advertised,
-                    advertised_src,
-                    pending: None,
-                    pending_src: NOBODY,
-                    queued: false,
-                };
-                let i = match self.free.pop() {
-                    Some(i) => {
-                        self.slots[i as usize] = slot;
-                        i
-                    }
-                    None => {
-                        self.slots.push(slot);
-                        (self.slots.len() - 1) as u32
-                    }
-                };
+                let slot = Slot::moved(prefix, path_id, loaded, self.base.queued);
+                let i = place(&mut self.slots, &mut self.free, slot);
                 v.insert(i);
                 i as usize
             }
@@ -287,16 +266,24 @@ impl AdjRibOut {
     /// sends nothing; an announcement queued since the last
     /// [`AdjRibOut::take_updates`] is cancelled.
     pub fn withdraw(&mut self, prefix: Prefix, path_id: u32) {
-        // Nothing to do for a route neither advertised nor queued: do not
-        // create a slot for it.
-        let known = self.index.contains_key(&Key::new(prefix, path_id))
-            || (!self.base.is_empty() && {
-                self.base.ensure_sorted();
-                self.base.get(prefix, path_id).is_some()
-            });
-        if known {
+        let key = Key::new(prefix, path_id);
+        if self.index.contains_key(&key) {
             self.queue_change(prefix, path_id, None, true);
+            return;
         }
+        // Nothing to do for a route neither advertised nor queued: no slot
+        // for it. One search of the store: a route it holds moves to the
+        // index, withdrawn.
+        if self.base.is_empty() {
+            return;
+        }
+        let Some(loaded) = self.base.take(prefix, path_id) else {
+            return;
+        };
+        let slot = Slot::moved(prefix, path_id, Some(loaded), self.base.queued);
+        let i = place(&mut self.slots, &mut self.free, slot);
+        self.index.insert(key, i);
+        self.queue_change(prefix, path_id, None, true);
     }
 
     /// Queue a whole table at once, for a new session: like
@@ -725,6 +712,45 @@ impl AdjRibOut {
 }
 
 /// Count one advertised route of `src` more (`up`) or less.
+impl Slot {
+    /// A new slot for a route, with what the whole-table store held of it
+    /// (advertised only once the store was sent).
+    fn moved(
+        prefix: Prefix,
+        path_id: u32,
+        loaded: Option<(Attrs, PeerId)>,
+        load_unsent: bool,
+    ) -> Self {
+        let (advertised, advertised_src) = match loaded {
+            Some((a, src)) if !load_unsent => (Some(a), src),
+            _ => (None, NOBODY),
+        };
+        Slot {
+            prefix,
+            path_id,
+            advertised,
+            advertised_src,
+            pending: None,
+            pending_src: NOBODY,
+            queued: false,
+        }
+    }
+}
+
+/// Store `slot` in a free place of `slots`: its index.
+fn place(slots: &mut Vec<Slot>, free: &mut Vec<u32>, slot: Slot) -> u32 {
+    match free.pop() {
+        Some(i) => {
+            slots[i as usize] = slot;
+            i
+        }
+        None => {
+            slots.push(slot);
+            (slots.len() - 1) as u32
+        }
+    }
+}
+
 fn count(by_src: &mut HashMap<PeerId, usize, foldhash::fast::RandomState>, src: PeerId, up: bool) {
     if up {
         *by_src.entry(src).or_default() += 1;
