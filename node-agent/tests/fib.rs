@@ -282,6 +282,7 @@ in_both_modes!(
     a_conflict_is_retried_until_the_foreign_route_goes,
     onlink_and_link_local_next_hops,
     lost_answers_are_recovered_by_a_re_read,
+    changes_sent_during_a_write_are_taken_between_batches,
 );
 
 fn strs(v: &[&str]) -> Vec<String> {
@@ -1352,4 +1353,53 @@ fn lost_answers_are_recovered_by_a_re_read(objects: bool) {
     });
     let _ = std::fs::remove_file(add);
     let _ = std::fs::remove_file(del);
+}
+
+/// One route per batch, so that the changes sent while the first table is
+/// written are taken between its batches (a withdrawal, a new next hop, new
+/// prefixes, of prefixes already written and not yet written alike): the
+/// kernel ends with exactly the last change of every prefix, and `sync`
+/// returns only once every change sent before it is written.
+fn changes_sent_during_a_write_are_taken_between_batches(objects: bool) {
+    with_writer(
+        FibConfig {
+            batch: 1,
+            ..config(objects)
+        },
+        |ns, fib| async move {
+            let host = |net: u8, i: u32| format!("198.19.{net}.{i}/32");
+            let first = (0..256)
+                .map(|i| via(&host(1, i), &["198.18.0.2"]))
+                .collect();
+            fib.apply(first).unwrap();
+            let mut second = Vec::new();
+            for i in 0..100 {
+                second.push(RouteChange::withdraw(p(&host(1, i))));
+            }
+            for i in 100..150 {
+                second.push(via(&host(1, i), &["198.18.1.2"]));
+            }
+            for i in 0..50 {
+                second.push(via(&host(2, i), &["198.18.0.2"]));
+            }
+            fib.apply(second).unwrap();
+            fib.apply(vec![via(&host(1, 0), &["198.18.1.2"])]).unwrap();
+            fib.sync().await.unwrap();
+            let mut want: Vec<String> = Vec::new();
+            let line = |net, i, gw: &str, dev: &str| format!("198.19.{net}.{i} via {gw} dev {dev}");
+            want.push(line(1, 0, "198.18.1.2", "a1"));
+            want.extend((100..150).map(|i| line(1, i, "198.18.1.2", "a1")));
+            want.extend((150..256).map(|i| line(1, i, "198.18.0.2", "a0")));
+            want.extend((0..50).map(|i| line(2, i, "198.18.0.2", "a0")));
+            want.sort();
+            assert_eq!(ns.twill4(), want);
+            let view = fib.view().await.unwrap();
+            assert_eq!(view.entries.len(), 1 + 50 + 106 + 50);
+            assert!(view
+                .entries
+                .iter()
+                .all(|e| e.state == RouteState::Installed));
+            drop(fib);
+        },
+    );
 }

@@ -106,6 +106,13 @@ enum Op {
     Del,
 }
 
+/// What woke the writer's loop.
+enum Wake {
+    Command(Option<Command>),
+    Watch(Option<WatchEvent>),
+    Retry,
+}
+
 /// What the last route of a flush was computed to need, for the next one
 /// with the same target (a whole table shares one): links and objects do
 /// not change during one pass over the dirty routes.
@@ -149,6 +156,15 @@ pub(super) struct Writer {
     nh_resync: bool,
     converged: bool,
     resync: bool,
+    /// The commands, while the writer runs: a flush takes the changes
+    /// that arrived meanwhile between its batches, so that a table
+    /// arriving during a long write waits in the table (its final form),
+    /// not also in the channel.
+    commands: Option<mpsc::UnboundedReceiver<Command>>,
+    /// A command other than a change met between batches: handled first
+    /// by the loop (it must see every change sent before it, and no later
+    /// one before it).
+    held: Option<Command>,
     counters: FibCounters,
     buf: Vec<u8>,
     hops: Vec<Hop>,
@@ -175,6 +191,8 @@ impl Writer {
             nh_resync: false,
             converged: false,
             resync: false,
+            commands: None,
+            held: None,
             counters: FibCounters::default(),
             buf: Vec::with_capacity(1 << 17),
             hops: Vec::new(),
@@ -369,6 +387,24 @@ impl Writer {
         }
     }
 
+    /// Applies the changes waiting in the channel, up to the first other
+    /// command (kept in `held` for the loop). Between batches only: no
+    /// write is in flight. A change of a prefix this flush has passed is
+    /// written by the next one.
+    fn take_changes(&mut self) {
+        let Some(mut rx) = self.commands.take() else {
+            return;
+        };
+        while self.held.is_none() {
+            match rx.try_recv() {
+                Ok(Command::Apply(changes)) => self.apply(changes),
+                Ok(other) => self.held = Some(other),
+                Err(_) => break,
+            }
+        }
+        self.commands = Some(rx);
+    }
+
     fn sweep(&mut self) -> u64 {
         self.converged = true;
         if let Some(o) = &mut self.objects {
@@ -519,6 +555,7 @@ impl Writer {
                 self.send(&mut batch);
                 // an object refused in the batch is chosen again
                 last = Last::default();
+                self.take_changes();
             }
         }
         if !batch.is_empty() {
@@ -908,11 +945,7 @@ impl Writer {
         }
     }
 
-    pub(super) async fn run(
-        mut self,
-        watch: NetlinkSocket,
-        mut rx: mpsc::UnboundedReceiver<Command>,
-    ) {
+    pub(super) async fn run(mut self, watch: NetlinkSocket, rx: mpsc::UnboundedReceiver<Command>) {
         let (watch_tx, mut watch_rx) = mpsc::unbounded_channel();
         if let Err(e) = std::thread::Builder::new()
             .name("twill-fib-watch".into())
@@ -921,6 +954,7 @@ impl Writer {
             warn!("FIB watch thread: {e}");
             return;
         }
+        self.commands = Some(rx);
         self.flush();
         let mut exit = ExitMode::LeaveRoutes;
         let mut done: Option<oneshot::Sender<()>> = None;
@@ -933,8 +967,21 @@ impl Writer {
                     None => std::future::pending().await,
                 }
             };
-            tokio::select! {
-                cmd = rx.recv() => {
+            let wake = match self.held.take() {
+                Some(cmd) => Wake::Command(Some(cmd)),
+                None => {
+                    let Some(rx) = self.commands.as_mut() else {
+                        break 'run;
+                    };
+                    tokio::select! {
+                        cmd = rx.recv() => Wake::Command(cmd),
+                        event = watch_rx.recv() => Wake::Watch(event),
+                        () = sleep => Wake::Retry,
+                    }
+                }
+            };
+            match wake {
+                Wake::Command(cmd) => {
                     let Some(mut cmd) = cmd else { break 'run };
                     loop {
                         match cmd {
@@ -946,17 +993,17 @@ impl Writer {
                             }
                             other => replies.push(other),
                         }
-                        match rx.try_recv() {
-                            Ok(c) => cmd = c,
-                            Err(_) => break,
+                        match self.commands.as_mut().map(|rx| rx.try_recv()) {
+                            Some(Ok(c)) => cmd = c,
+                            _ => break,
                         }
                     }
                 }
-                event = watch_rx.recv() => {
+                Wake::Watch(event) => {
                     let Some(event) = event else { break 'run };
                     self.watched(event);
                 }
-                () = sleep => {
+                Wake::Retry => {
                     self.due_retries();
                 }
             }
@@ -980,6 +1027,8 @@ impl Writer {
                 }
             }
         }
+        // Changes sent after the shutdown are not taken.
+        self.commands = None;
         while let Ok(event) = watch_rx.try_recv() {
             self.watched(event);
         }
