@@ -151,6 +151,18 @@ fn export(rib: &mut Rib, peers: u32) -> usize {
         .sum()
 }
 
+/// The whole table to one new peer, encoded into the messages a session
+/// writes (what the issue's "full table encoded for a new peer" means).
+fn export_encoded(rib: &mut Rib) -> usize {
+    rib.add_peer(peer(100, 65100)).unwrap();
+    rib.peer_up(PeerId(100)).unwrap();
+    rib.take_encoded(PeerId(100), &ctx())
+        .unwrap()
+        .iter()
+        .map(|m| m.len())
+        .sum()
+}
+
 /// Ingest with `peers` monitors Established, then their UPDATEs, encoded
 /// (propagation: what the agent does before writing to the sockets).
 fn propagate(updates: &[Update], peers: u32) -> usize {
@@ -240,12 +252,20 @@ fn report(updates: &[Update], n: usize) {
     let m1 = export(&mut rib, 1);
     let export1 = t.elapsed();
     let export1_cpu = cpu() - c;
+    let mut rib2 = ingest(updates);
+    let t = Instant::now();
+    let c = cpu();
+    let bytes = export_encoded(&mut rib2);
+    let encoded1 = t.elapsed();
+    let encoded1_cpu = cpu() - c;
+    drop(rib2);
     eprintln!(
         "ribs bench: {n} prefixes, {} UPDATEs, {sets} attribute sets ({} in the RIB)\n\
          ingest + decision: {ingest_time:?} wall, {ingest_cpu:?} on CPU ({:.1} M prefixes/s)\n\
          RSS growth: {:.1} MB total; attribute sets {:.1} MB ({:.0} bytes each); \
          routes {:.1} bytes per prefix without the attribute sets\n\
-         export to 1 new peer: {export1:?} wall, {export1_cpu:?} on CPU ({m1} UPDATEs)",
+         export to 1 new peer: {export1:?} wall, {export1_cpu:?} on CPU ({m1} UPDATEs)\n\
+         export to 1 new peer, encoded: {encoded1:?} wall, {encoded1_cpu:?} on CPU ({:.1} MB of UPDATEs)",
         updates.len(),
         rib.attribute_sets(),
         n as f64 / ingest_time.as_secs_f64() / 1e6,
@@ -253,6 +273,7 @@ fn report(updates: &[Update], n: usize) {
         attr_bytes as f64 / 1e6,
         attr_bytes as f64 / sets as f64,
         total.saturating_sub(attr_bytes) as f64 / n as f64,
+        bytes as f64 / 1e6,
     );
     black_box(rib);
 
@@ -307,6 +328,13 @@ fn main() {
             )
         });
     }
+    c.bench_function("export_and_encode_full_table_1_peer", |b| {
+        b.iter_batched(
+            || ingest(&updates),
+            |mut rib| export_encoded(&mut rib),
+            BatchSize::PerIteration,
+        )
+    });
     c.bench_function("ingest_and_encode_for_10_established_peers", |b| {
         b.iter_batched(|| (), |()| propagate(&updates, 10), BatchSize::PerIteration)
     });
