@@ -1400,13 +1400,23 @@ impl Rib {
             best.peer,
             matches!(prefix, Prefix::V6(_)),
         );
-        if let Some((_, hit)) = g.memo.get(&key) {
-            return hit.clone();
+        // The last result first: the prefixes of one UPDATE arrive together
+        // and share their attributes.
+        if let Some((k, _, hit)) = &g.last_export {
+            if *k == key {
+                return hit.clone();
+            }
+        }
+        if let Some((src, hit)) = g.memo.get(&key) {
+            let hit = hit.clone();
+            g.last_export = Some((key, Arc::clone(src), hit.clone()));
+            return hit;
         }
         let from = source_info(local, peers, best.peer)?;
         let result = Self::export_attrs(config, prefix, from, &best.attrs, &g.config);
         let result = result.map(|a| table.intern(a));
         if g.memoize {
+            g.last_export = Some((key, Arc::clone(&best.attrs), result.clone()));
             // The entry keeps the source set alive, so its address cannot
             // name another set while the entry exists; the memo is
             // dropped before it grows past the sets in use.
@@ -1642,6 +1652,7 @@ impl Rib {
     fn sweep_attrs(&mut self) {
         for g in self.groups.values_mut() {
             g.memo.clear();
+            g.last_export = None;
         }
         self.attrs.sweep();
     }

@@ -62,6 +62,9 @@ pub(crate) struct UpdateGroup {
     /// prefix), each with the source set it was computed from (held, so
     /// the address stays its own); only when `memoize`.
     pub(crate) memo: ExportMemo,
+    /// The memo's last hit or insert, holding its source set (so its
+    /// address stays its own); only when `memoize`.
+    pub(crate) last_export: Option<((usize, PeerId, bool), Attrs, Option<Attrs>)>,
     /// The export policy does not depend on the prefix.
     pub(crate) memoize: bool,
     /// The Path Identifiers given to the paths sent with ADD-PATH
@@ -74,6 +77,7 @@ impl UpdateGroup {
     pub(crate) fn new(member: PeerId, config: PeerConfig) -> Self {
         UpdateGroup {
             memo: HashMap::default(),
+            last_export: None,
             memoize: !prefix_dependent(config.export.as_ref()),
             config,
             ctx: None,
@@ -89,6 +93,7 @@ impl UpdateGroup {
     /// New export settings: the remembered results go.
     pub(crate) fn set_config(&mut self, config: PeerConfig) {
         self.memo.clear();
+        self.last_export = None;
         self.memoize = !prefix_dependent(config.export.as_ref());
         self.config = config;
     }
