@@ -33,7 +33,12 @@ use crate::rib::{prefix_dependent, PeerConfig};
 
 /// Export results of a group, see [`UpdateGroup::memo`].
 pub(crate) type ExportMemo =
-    HashMap<(usize, PeerId, bool), (Attrs, Option<Attrs>), foldhash::fast::RandomState>;
+    HashMap<ExportKey, (Attrs, Option<Attrs>), foldhash::fast::RandomState>;
+
+/// What an export result depends on besides the group: the source
+/// attribute set's address, the source peer, and whether the prefix is
+/// IPv6 (the next hop depends on the family).
+pub(crate) type ExportKey = (usize, PeerId, bool);
 
 /// An update group handle.
 pub(crate) type GroupId = u32;
@@ -64,7 +69,7 @@ pub(crate) struct UpdateGroup {
     pub(crate) memo: ExportMemo,
     /// The memo's last hit or insert, holding its source set (so its
     /// address stays its own); only when `memoize`.
-    pub(crate) last_export: Option<((usize, PeerId, bool), Attrs, Option<Attrs>)>,
+    pub(crate) last_export: Option<(ExportKey, Attrs, Option<Attrs>)>,
     /// The export policy does not depend on the prefix.
     pub(crate) memoize: bool,
     /// The Path Identifiers given to the paths sent with ADD-PATH
