@@ -435,7 +435,7 @@ impl Writer {
         if self.nh_resync {
             self.resync_nexthops();
         }
-        self.flush_once();
+        self.flush_all();
         for _ in 0..3 {
             if !self.resync {
                 return;
@@ -450,7 +450,19 @@ impl Writer {
             }
             // what the re-read found is compared (and written) at once:
             // nothing stays queued
+            self.flush_all();
+        }
+    }
+
+    /// Passes until nothing is dirty: the changes taken between the
+    /// batches of a pass (see [`Writer::take_changes`]) are written by the
+    /// next one, not left for the next event.
+    fn flush_all(&mut self) {
+        loop {
             self.flush_once();
+            if self.dirty.is_empty() || self.resync {
+                return;
+            }
         }
     }
 
