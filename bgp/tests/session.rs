@@ -18,7 +18,7 @@ use bgp::wire::{
     Capability, Family, GracefulRestart, GracefulRestartFamily, Message, Notification, Open,
     RouteRefresh, RouteRefreshSubtype, Update,
 };
-use session_support::{open, update, FakePeer};
+use session_support::{open, update, within, FakePeer};
 use tokio::io::DuplexStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -355,6 +355,50 @@ async fn malformed_update_gets_its_exact_notification() {
     p.expect_eof().await;
     let (reason, _) = down(h.event().await);
     assert!(matches!(reason, DownReason::NotificationSent(ref n) if n.code == 3 && n.subcode == 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn update_longer_than_4096_without_extended_messages_is_refused_at_its_header() {
+    let mut h = Harness::start(config());
+    let mut p = up(&mut h, 90).await;
+    // Only the header of a 5000-octet UPDATE: no Extended Messages were
+    // negotiated, so 1/2 with the length (RFC 4271 §6.1) comes without
+    // waiting for the body (RFC 8654 §4).
+    let mut raw = vec![0xff; 16];
+    raw.extend_from_slice(&[0x13, 0x88, 2]);
+    p.send_raw(&raw).await;
+    let n = within(5, p.expect_notification()).await;
+    assert_eq!(
+        (n.code, n.subcode, n.data.as_slice()),
+        (1, 2, &[0x13, 0x88][..])
+    );
+    p.expect_eof().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn update_longer_than_4096_with_extended_messages_is_read() {
+    let mut c = config();
+    c.fsm.capabilities.push(Capability::ExtendedMessage);
+    let mut h = Harness::start(c);
+    let mut p = h.dialed().await;
+    let mut theirs = open(PEER_AS, 90, PEER_ID);
+    theirs.capabilities.push(Capability::ExtendedMessage);
+    p.establish(theirs).await;
+    let n = established(h.event().await);
+    assert!(n.decode.extended_message);
+    // About 1,200 /24s: one UPDATE of about 4,850 octets.
+    let prefixes: Vec<String> = (0..1200)
+        .map(|i| format!("198.{}.{}.0/24", 18 + i / 256, i % 256))
+        .collect();
+    let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    let u = update(PEER_AS, PEER_ID, &refs);
+    let bytes = Message::Update(u.clone()).to_bytes(&n.decode).unwrap();
+    assert!(bytes.len() > 4096, "{}", bytes.len());
+    p.send_raw(&bytes).await;
+    match within(5, h.event()).await {
+        SessionEvent::Update(got) => assert_eq!(*got, u),
+        other => panic!("expected the UPDATE, got {other:?}"),
+    }
 }
 
 #[tokio::test(start_paused = true)]

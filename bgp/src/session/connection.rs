@@ -11,7 +11,8 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -97,6 +98,9 @@ pub(crate) struct Connection {
     pub rx: mpsc::Receiver<Inbound>,
     pub tx: mpsc::Sender<Bytes>,
     reader: JoinHandle<()>,
+    /// Whether the reader frames messages up to 65535 octets (RFC 8654):
+    /// until the OPENs are exchanged, then what they negotiated.
+    extended: Arc<AtomicBool>,
     /// Dropped with the connection: tells the writer to finish up.
     _closing: oneshot::Sender<()>,
 }
@@ -111,7 +115,8 @@ impl Connection {
         let (r, w) = tokio::io::split(stream);
         let (in_tx, rx) = mpsc::channel(queues.inbound.max(1));
         let (tx, out_rx) = mpsc::channel(queues.outbound.max(1));
-        let reader = tokio::spawn(read_loop(r, in_tx));
+        let extended = Arc::new(AtomicBool::new(true));
+        let reader = tokio::spawn(read_loop(r, in_tx, Arc::clone(&extended)));
         let (closing, closed) = oneshot::channel();
         tokio::spawn(write_loop(w, out_rx, closed));
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -121,8 +126,16 @@ impl Connection {
             rx,
             tx,
             reader,
+            extended,
             _closing: closing,
         }
+    }
+
+    /// The OPENs are exchanged: frame messages up to the size they
+    /// negotiated (4096 octets, or 65535 with Extended Messages, RFC 8654),
+    /// so a longer one is refused at its header.
+    pub fn limit_to(&self, ctx: &Context) {
+        self.extended.store(ctx.extended_message, Ordering::Relaxed);
     }
 }
 
@@ -140,17 +153,24 @@ const WRITE_BATCH: usize = 64 * 1024;
 /// Read buffer size: one read hands over at most about this much.
 const READ_BUFFER: usize = 16 * 1024;
 
-/// Frame messages off the stream, one batch per read. Framing uses the largest length any
-/// session may allow (RFC 8654); the peer task's decode, under the
-/// negotiated context, refuses an UPDATE over 4096 octets without Extended
-/// Messages with the same NOTIFICATION (1/2 and the length).
-async fn read_loop<R: AsyncRead + Unpin>(mut r: R, tx: mpsc::Sender<Inbound>) {
-    let ctx = Context {
-        extended_message: true,
-        ..Context::default()
-    };
+/// Frame messages off the stream, one batch per read. Until the session
+/// says what the OPENs negotiated ([`Connection::limit_to`]), framing
+/// allows the largest length any session may (RFC 8654); from then on a
+/// header announcing more than the negotiated size is refused as soon as
+/// its 19 octets are in (RFC 4271 §6.1: 1/2 with the length), before its
+/// body is read. Frames read before that are checked again by the peer
+/// task's decode under the negotiated context.
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut r: R,
+    tx: mpsc::Sender<Inbound>,
+    extended: Arc<AtomicBool>,
+) {
     let mut buf = BytesMut::with_capacity(READ_BUFFER);
     loop {
+        let ctx = Context {
+            extended_message: extended.load(Ordering::Relaxed),
+            ..Context::default()
+        };
         let mut frames = Vec::new();
         let verdict = loop {
             match frame(&buf, &ctx) {

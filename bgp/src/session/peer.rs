@@ -447,6 +447,9 @@ impl<C: Connector> PeerTask<C> {
                     a.abort();
                 }
                 let Some(slot) = self.slot(w) else { return };
+                if let Some(c) = &slot.conn {
+                    c.limit_to(&negotiated.decode);
+                }
                 slot.decode = negotiated.decode;
                 slot.encode = negotiated.encode;
                 let caps = negotiated.peer_capabilities.clone();
