@@ -218,6 +218,11 @@ impl AdjRibOut {
         in_load: bool,
     ) {
         let i = self.slot(prefix, path_id, in_load);
+        self.queue_at(i, change);
+    }
+
+    /// Queue `change` for slot `i`.
+    fn queue_at(&mut self, i: usize, change: Option<(Attrs, PeerId)>) {
         let s = &mut self.slots[i];
         (s.pending, s.pending_src) = match change {
             Some((a, src)) => (Some(a), src),
@@ -267,8 +272,8 @@ impl AdjRibOut {
     /// [`AdjRibOut::take_updates`] is cancelled.
     pub fn withdraw(&mut self, prefix: Prefix, path_id: u32) {
         let key = Key::new(prefix, path_id);
-        if self.index.contains_key(&key) {
-            self.queue_change(prefix, path_id, None, true);
+        if let Some(&i) = self.index.get(&key) {
+            self.queue_at(i as usize, None);
             return;
         }
         // Nothing to do for a route neither advertised nor queued: no slot
@@ -283,7 +288,7 @@ impl AdjRibOut {
         let slot = Slot::moved(prefix, path_id, Some(loaded), self.base.queued);
         let i = place(&mut self.slots, &mut self.free, slot);
         self.index.insert(key, i);
-        self.queue_change(prefix, path_id, None, true);
+        self.queue_at(i as usize, None);
     }
 
     /// Queue a whole table at once, for a new session: like
