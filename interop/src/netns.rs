@@ -293,6 +293,18 @@ impl Lab {
         })
     }
 
+    /// Namespaces named `names`, all on one shared segment `short` (see
+    /// [`Lab::segment`]): the namespaces and their endpoints, in order.
+    pub fn on_segment(&mut self, short: &str, names: &[&str]) -> Result<(Vec<Ns>, Vec<Endpoint>)> {
+        let ns: Vec<Ns> = names
+            .iter()
+            .map(|n| self.namespace(n))
+            .collect::<Result<_>>()?;
+        let members: Vec<&Ns> = ns.iter().collect();
+        let ends = self.segment(short, &members)?;
+        Ok((ns, ends))
+    }
+
     /// A shared segment: a bridge in a namespace of its own, and one veth
     /// from each member to it; member `i` gets host number `i + 1`.
     pub fn segment(&mut self, short: &str, members: &[&Ns]) -> Result<Vec<Endpoint>> {

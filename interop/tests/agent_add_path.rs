@@ -83,12 +83,7 @@ fn agent_add_path_send_to_bird() -> Result<()> {
     }
     let mut lab = Lab::new(test)?;
     let names = ["twill", "a", "b", "rx", "plain"];
-    let ns: Vec<_> = names
-        .iter()
-        .map(|n| lab.namespace(n))
-        .collect::<Result<_>>()?;
-    let members: Vec<_> = ns.iter().collect();
-    let ends = lab.segment("seg", &members)?;
+    let (ns, ends) = lab.on_segment("seg", &names)?;
     let addr = |i: usize| ends[i].addr(Family::Ipv4);
     let asn = |i: usize| TWILL_AS + i as u32;
     let p = prefix("198.19.80.0/24");

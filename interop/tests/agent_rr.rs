@@ -43,12 +43,7 @@ fn reflection(agent_reflects: bool, test: &str) -> Result<()> {
         return Ok(());
     }
     let mut lab = Lab::new(test)?;
-    let ns: Vec<_> = ["twill", "frr", "bird"]
-        .iter()
-        .map(|n| lab.namespace(n))
-        .collect::<Result<_>>()?;
-    let members: Vec<_> = ns.iter().collect();
-    let ends = lab.segment("seg", &members)?;
+    let (ns, ends) = lab.on_segment("seg", &["twill", "frr", "bird"])?;
     let addr = |i: usize| ends[i].addr(Family::Ipv4);
     let cluster = Ipv4Addr::new(198, 18, 250, if agent_reflects { 1 } else { 2 });
     let reflector = if agent_reflects { 0 } else { 1 };
