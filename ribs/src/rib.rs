@@ -1189,30 +1189,46 @@ impl Rib {
     /// The FIB changes since the last call, one per prefix, in prefix
     /// order: the current next hops of each changed prefix.
     pub fn take_fib_changes(&mut self) -> Vec<FibChange> {
+        let mut changed = Vec::new();
+        self.drain_fib_changes(|prefix, next_hops| {
+            changed.push(FibChange {
+                prefix,
+                next_hops: next_hops.map(<[NextHop]>::to_vec),
+            })
+        });
+        changed
+    }
+
+    /// Hands `f` the FIB changes since the last call, as
+    /// [`Rib::take_fib_changes`] returns them, without allocating per
+    /// change: the next hops are lent for the call only (`None`: the prefix
+    /// has no route to install any more). A full table's changes cost one
+    /// sorted list of prefixes.
+    pub fn drain_fib_changes(&mut self, mut f: impl FnMut(Prefix, Option<&[NextHop]>)) {
         let mut prefixes = std::mem::take(&mut self.fib);
         prefixes.sort_unstable();
         prefixes.dedup();
-        let mut changed: Vec<FibChange> = prefixes
-            .into_iter()
-            .map(|prefix| FibChange {
-                prefix,
-                next_hops: None,
-            })
-            .collect();
-        for c in &mut changed {
-            c.next_hops = self.loc.get(&c.prefix).and_then(|d| {
+        let mut next_hops: Vec<NextHop> = Vec::new();
+        for prefix in prefixes {
+            next_hops.clear();
+            let installed = self.loc.get(&prefix).is_some_and(|d| {
                 let mp = d.multipath();
-                let best = mp.first()?;
-                if best.peer == PeerId::LOCAL {
-                    return None;
+                match mp.first() {
+                    Some(best) if best.peer != PeerId::LOCAL => {
+                        next_hops.extend(mp.iter().map(|p| p.attrs.next_hop));
+                        true
+                    }
+                    _ => false,
                 }
-                let mut nh: Vec<NextHop> = mp.iter().map(|p| p.attrs.next_hop).collect();
-                nh.sort_unstable();
-                nh.dedup();
-                Some(nh)
             });
+            if installed {
+                next_hops.sort_unstable();
+                next_hops.dedup();
+                f(prefix, Some(&next_hops));
+            } else {
+                f(prefix, None);
+            }
         }
-        changed
     }
 
     /// The best path of `prefix` and the next hops of its multipath set.

@@ -68,6 +68,10 @@ use super::render;
 /// written): batching many small UPDATEs into few large ones.
 const BATCH: usize = 512;
 
+/// FIB changes handed to the writer per message: enough to amortise the
+/// channel, few enough that the writer takes them in as they come.
+const FIB_CHUNK: usize = 8192;
+
 /// Changes from the agent (a reload, or Kubernetes).
 #[derive(Debug)]
 pub enum Control {
@@ -853,31 +857,51 @@ impl RibTask {
         for (peer, id) in up {
             self.send_updates(peer, id);
         }
-        let changes = self.rib.take_fib_changes();
-        if !changes.is_empty() {
-            debug!(changes = changes.len(), "FIB changes");
-            if let Some(fib) = &self.fib {
-                // Built, not collected in place: the queued changes must not
-                // keep the (larger) `FibChange`s' allocation.
-                let mut routes = Vec::with_capacity(changes.len());
-                for c in changes {
-                    // Our own prefix with no better route: unreachable
-                    // rather than nothing, when so configured.
-                    routes.push(
-                        if c.next_hops.is_none() && self.unreachable.contains(&c.prefix) {
-                            RouteChange::unreachable(c.prefix)
-                        } else {
-                            self.targets.change(&c)
-                        },
-                    );
-                }
-                if let Err(e) = fib.apply(routes) {
-                    warn!("FIB: {e}");
-                }
-            }
-        }
+        self.flush_fib();
         self.update_readiness();
         self.update_gauges();
+    }
+
+    /// Hands the RIB's FIB changes to the writer in chunks of
+    /// [`FIB_CHUNK`], so that a whole table's changes are never all queued
+    /// at once, each change a shared target and no allocation of its own.
+    fn flush_fib(&mut self) {
+        let Some(fib) = &self.fib else {
+            // Nothing to install: drop what the RIB recorded.
+            self.rib.drain_fib_changes(|_, _| ());
+            return;
+        };
+        let targets = &mut self.targets;
+        let unreachable = &self.unreachable;
+        let mut routes = Vec::new();
+        let mut count = 0usize;
+        let mut failed = None;
+        self.rib.drain_fib_changes(|prefix, next_hops| {
+            count += 1;
+            // Our own prefix with no better route: unreachable rather than
+            // nothing, when so configured.
+            routes.push(if next_hops.is_none() && unreachable.contains(&prefix) {
+                RouteChange::unreachable(prefix)
+            } else {
+                targets.route(prefix, next_hops)
+            });
+            if routes.len() == FIB_CHUNK {
+                if let Err(e) = fib.apply(std::mem::take(&mut routes)) {
+                    failed = Some(e);
+                }
+            }
+        });
+        if !routes.is_empty() {
+            if let Err(e) = fib.apply(routes) {
+                failed = Some(e);
+            }
+        }
+        if count > 0 {
+            debug!(changes = count, "FIB changes");
+        }
+        if let Some(e) = failed {
+            warn!("FIB: {e}");
+        }
     }
 
     /// Received is what was accepted plus what import policy or loop

@@ -166,12 +166,19 @@ impl Targets {
     /// The change for the RIB's `change`, its target shared (`None`: a
     /// withdrawal, also when no next hop is installable).
     pub fn change(&mut self, change: &FibChange) -> RouteChange {
+        self.route(change.prefix, change.next_hops.as_deref())
+    }
+
+    /// The change that routes `prefix` through `next_hops` (`None` or no
+    /// installable next hop: a withdrawal), its target shared; as
+    /// [`ribs::Rib::drain_fib_changes`] hands them.
+    pub fn route(&mut self, prefix: Prefix, next_hops: Option<&[NextHop]>) -> RouteChange {
         let mut gateways = std::mem::take(&mut self.scratch);
         gateways.clear();
-        gateways.extend(change.next_hops.iter().flatten().filter_map(gateway_of));
+        gateways.extend(next_hops.into_iter().flatten().filter_map(gateway_of));
         if gateways.is_empty() {
             self.scratch = gateways;
-            return RouteChange::withdraw(change.prefix);
+            return RouteChange::withdraw(prefix);
         }
         gateways.sort_unstable();
         gateways.dedup();
@@ -179,7 +186,7 @@ impl Targets {
         if let Some(Target::Unicast(gateways)) = back {
             self.scratch = gateways;
         }
-        RouteChange::to(change.prefix, target)
+        RouteChange::to(prefix, target)
     }
 
     /// How many distinct targets are kept.
