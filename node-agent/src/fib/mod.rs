@@ -3,7 +3,9 @@
 //! - [`route`]: the writer's route type ([`RouteChange`], [`Target`],
 //!   [`Gateway`]) and the conversion from [`ribs::rib::FibChange`]
 //!   ([`Targets`]: one shared target per next-hop set).
-//! - [`intern`]: equal values shared behind one `Arc`.
+//! - [`intern`]: equal values shared behind one `Arc` (the RIB task's
+//!   targets).
+//! - [`counted`]: equal values under one counted `u32` id.
 //! - [`netlink`]: the rtnetlink messages, encoded and decoded by hand.
 //! - [`socket`]: netlink sockets, batched writes with errors matched by
 //!   sequence number, dumps.
@@ -11,7 +13,9 @@
 //! - [`objects`]: Twill's nexthop objects, shared and counted by routes.
 //! - [`links`]: interfaces and connected prefixes: which next hops are
 //!   usable now.
-//! - [`table`]: the per-prefix state, a slab found by prefix.
+//! - [`table`]: the per-prefix state, one hash table per family holding
+//!   the entries, with a dirty bitmap.
+//! - [`shared`]: the targets and kernel states the routes name by id.
 //! - `writer`: the writer task; `handle`: its [`FibHandle`] and the watch
 //!   thread; `types`: configuration, view, errors.
 //!
@@ -21,6 +25,7 @@
 //! protocol, which the kernel matches); on exit the routes stay unless
 //! [`ExitMode::RemoveRoutes`] is asked for.
 
+pub mod counted;
 mod handle;
 pub mod intern;
 pub mod links;
@@ -28,6 +33,7 @@ pub mod netlink;
 pub mod nexthop;
 pub mod objects;
 pub mod route;
+pub mod shared;
 pub mod socket;
 pub mod table;
 mod types;

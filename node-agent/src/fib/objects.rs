@@ -230,6 +230,11 @@ impl Objects {
         }
     }
 
+    /// The references to `id` (0 when unknown).
+    pub fn refs(&self, id: u32) -> u32 {
+        self.objects.get(&id).map_or(0, |o| o.refs)
+    }
+
     /// Whether the kernel holds `id`.
     pub fn present(&self, id: u32) -> bool {
         self.objects.get(&id).is_some_and(|o| o.have.is_some())

@@ -1,161 +1,468 @@
-//! The writer's per-prefix state: entries stored in a slab, found by
-//! prefix through one hash index. Dirty lists and batches hold slab ids, so
-//! a flush touches the hash index not at all and walks the slab mostly in
-//! order (routes applied together sit together).
+//! The writer's per-prefix state: one hash table per address family whose
+//! buckets hold the entries themselves (the prefix and a [`Route`]), with
+//! no slab and no separate index. An IPv4 entry is 14 bytes (15 with the
+//! bucket's control byte), an IPv6 one 26.
 //!
-//! The prefix is stored once, in the entry itself (so that it fills the
-//! entry's padding): the index holds only slab ids (4 bytes a bucket) and
-//! hashes and compares through the slots.
+//! The dirty routes: the route's own `QUEUED` flag, a bitmap over the
+//! buckets (a bit a bucket), and while there are few of them (up to
+//! [`LIST_MAX`]) also a list of their prefixes in the order they were
+//! queued. A flush takes a short list in its order (as the changes came);
+//! past that it walks the bitmap in bucket order, touching only the dirty
+//! entries and hashing nothing. Bucket indices stay put while the table
+//! does not grow: every insertion first makes room itself
+//! ([`Table::upsert`]), and when that moves the entries the bitmap is
+//! rebuilt from the flags and [`Table::moves`] counts one more move, so
+//! that a walk in progress starts again.
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, Hash, RandomState};
 
 use hashbrown::HashTable;
+use ribs::prefix::{Ipv4Prefix, Ipv6Prefix};
 use ribs::Prefix;
 
-/// A slab id.
-pub type Id = u32;
+use super::counted::Ref;
 
-/// An entry that carries its own prefix.
-pub trait Keyed {
-    /// A new entry for `prefix`.
-    fn new(prefix: Prefix) -> Self;
-    /// Its prefix, which must not change while it is in a [`Table`].
-    fn prefix(&self) -> &Prefix;
+/// What the writer keeps for one prefix besides the prefix: 9 bytes,
+/// unaligned, so that an IPv4 entry (with its 5-byte prefix) is 14.
+#[repr(C, packed)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Route {
+    /// What the RIB wants: an id in the writer's table of targets (0:
+    /// nothing, a withdrawal).
+    pub want: Ref,
+    /// What the kernel holds of Twill's: an id in the writer's table of
+    /// kernel states (0: nothing).
+    pub have: Ref,
+    flags: u8,
 }
 
-/// The slab of `T` keyed by prefix.
-#[derive(Debug)]
-pub struct Table<T> {
-    index: HashTable<Id>,
-    hasher: RandomState,
-    slots: Vec<Option<T>>,
-    free: Vec<Id>,
+const QUEUED: u8 = 1;
+const STALE: u8 = 2;
+
+impl Route {
+    /// A route found at start-up that the RIB has not confirmed yet.
+    pub fn stale(&self) -> bool {
+        self.flags & STALE != 0
+    }
+
+    /// Sets or clears [`Route::stale`].
+    pub fn set_stale(&mut self, stale: bool) {
+        if stale {
+            self.flags |= STALE;
+        } else {
+            self.flags &= !STALE;
+        }
+    }
+
+    /// A write is queued (the route is dirty).
+    pub fn queued(&self) -> bool {
+        self.flags & QUEUED != 0
+    }
 }
 
-impl<T: Keyed> Default for Table<T> {
-    fn default() -> Self {
-        Table {
-            index: HashTable::new(),
-            hasher: RandomState::new(),
-            slots: Vec::new(),
-            free: Vec::new(),
+/// A prefix of one family, as stored in its table.
+pub trait Key: Copy + Eq + Hash + Into<Prefix> {
+    /// `prefix` if it is of this family.
+    fn of(prefix: &Prefix) -> Option<Self>;
+}
+
+impl Key for Ipv4Prefix {
+    fn of(prefix: &Prefix) -> Option<Self> {
+        match prefix {
+            Prefix::V4(p) => Some(*p),
+            Prefix::V6(_) => None,
         }
     }
 }
 
-/// The prefix of occupied slot `id`.
-fn prefix_of<T: Keyed>(slots: &[Option<T>], id: Id) -> Option<&Prefix> {
-    slots.get(id as usize)?.as_ref().map(T::prefix)
+impl Key for Ipv6Prefix {
+    fn of(prefix: &Prefix) -> Option<Self> {
+        match prefix {
+            Prefix::V6(p) => Some(*p),
+            Prefix::V4(_) => None,
+        }
+    }
 }
 
-impl<T: Keyed> Table<T> {
+#[derive(Debug)]
+struct Entry<P> {
+    prefix: P,
+    route: Route,
+}
+
+/// The entries of one family, by prefix, with the dirty bitmap.
+#[derive(Debug)]
+pub struct Table<P> {
+    entries: HashTable<Entry<P>>,
+    hasher: RandomState,
+    /// A bit per bucket: its entry is queued.
+    dirty: Vec<u64>,
+    queued: usize,
+    moves: u64,
+}
+
+impl<P> Default for Table<P> {
+    fn default() -> Self {
+        Table {
+            entries: HashTable::new(),
+            hasher: RandomState::new(),
+            dirty: Vec::new(),
+            queued: 0,
+            moves: 0,
+        }
+    }
+}
+
+impl<P: Key> Table<P> {
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.entries.len()
     }
 
     /// Whether there is none.
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.entries.is_empty()
     }
 
-    fn rehasher<'a>(hasher: &'a RandomState, slots: &'a [Option<T>]) -> impl Fn(&Id) -> u64 + 'a {
-        move |&id| prefix_of(slots, id).map_or(0, |p| hasher.hash_one(p))
+    /// How many entries are queued.
+    pub fn queued(&self) -> usize {
+        self.queued
     }
 
-    /// Room for `n` more.
+    /// How many times the entries moved to other buckets (growth): bucket
+    /// indices taken before are void.
+    pub fn moves(&self) -> u64 {
+        self.moves
+    }
+
+    /// Room for `n` more without moving the entries again.
     pub fn reserve(&mut self, n: usize) {
-        self.index
-            .reserve(n, Self::rehasher(&self.hasher, &self.slots));
-        self.slots.reserve(n.saturating_sub(self.free.len()));
-    }
-
-    /// The id of `prefix`'s entry, created if missing.
-    pub fn upsert(&mut self, prefix: Prefix) -> (Id, &mut T) {
-        let hash = self.hasher.hash_one(prefix);
-        let slots = &self.slots;
-        let found = self
-            .index
-            .find(hash, |&id| prefix_of(slots, id) == Some(&prefix))
-            .copied();
-        let id = match found {
-            Some(id) => id,
-            None => {
-                let id = match self.free.pop() {
-                    Some(id) => {
-                        self.slots[id as usize] = Some(T::new(prefix));
-                        id
-                    }
-                    None => {
-                        self.slots.push(Some(T::new(prefix)));
-                        (self.slots.len() - 1) as Id
-                    }
-                };
-                self.index
-                    .insert_unique(hash, id, Self::rehasher(&self.hasher, &self.slots));
-                id
+        if self.entries.capacity() - self.entries.len() >= n {
+            return;
+        }
+        let hasher = &self.hasher;
+        self.entries.reserve(n, |e| hasher.hash_one(e.prefix));
+        self.moves += 1;
+        // the bitmap again, from the flags
+        self.dirty.clear();
+        self.dirty
+            .resize(self.entries.num_buckets().div_ceil(64), 0);
+        for i in 0..self.entries.num_buckets() {
+            if self.entries.get_bucket(i).is_some_and(|e| e.route.queued()) {
+                self.dirty[i / 64] |= 1 << (i % 64);
             }
-        };
-        let entry = match &mut self.slots[id as usize] {
-            Some(e) => e,
-            None => unreachable!("indexed slots are occupied"),
-        };
-        (id, entry)
+        }
     }
 
-    /// The id of `prefix`'s entry.
-    pub fn id(&self, prefix: &Prefix) -> Option<Id> {
-        let slots = &self.slots;
-        self.index
-            .find(self.hasher.hash_one(prefix), |&id| {
-                prefix_of(slots, id) == Some(prefix)
-            })
-            .copied()
+    /// The bucket of `prefix`.
+    pub fn find(&self, prefix: P) -> Option<usize> {
+        self.entries
+            .find_bucket_index(self.hasher.hash_one(prefix), |e| e.prefix == prefix)
+    }
+
+    /// The bucket of `prefix`, created (empty, not queued) if missing;
+    /// may move the entries (see [`Table::moves`]).
+    pub fn upsert(&mut self, prefix: P) -> usize {
+        let hash = self.hasher.hash_one(prefix);
+        if let Some(i) = self.entries.find_bucket_index(hash, |e| e.prefix == prefix) {
+            return i;
+        }
+        // Room first, so that the insertion itself never moves entries
+        // behind the bitmap's back.
+        self.reserve(1);
+        let hasher = &self.hasher;
+        let entry = Entry {
+            prefix,
+            route: Route::default(),
+        };
+        self.entries
+            .insert_unique(hash, entry, |e| hasher.hash_one(e.prefix))
+            .bucket_index()
+    }
+
+    /// The entry in bucket `i`.
+    pub fn get(&self, i: usize) -> Option<(P, Route)> {
+        self.entries.get_bucket(i).map(|e| (e.prefix, e.route))
+    }
+
+    /// Replaces the route in bucket `i` (its queued flag is kept).
+    pub fn set(&mut self, i: usize, route: Route) {
+        if let Some(e) = self.entries.get_bucket_mut(i) {
+            let queued = e.route.flags & QUEUED;
+            e.route = Route {
+                flags: route.flags & !QUEUED | queued,
+                ..route
+            };
+        }
+    }
+
+    /// Queues the entry in bucket `i`; returns its prefix if it was not
+    /// queued yet.
+    pub fn mark(&mut self, i: usize) -> Option<P> {
+        let e = self.entries.get_bucket_mut(i)?;
+        if e.route.queued() {
+            return None;
+        }
+        let prefix = e.prefix;
+        e.route.flags |= QUEUED;
+        self.queued += 1;
+        if self.dirty.len() * 64 < self.entries.num_buckets() {
+            self.dirty
+                .resize(self.entries.num_buckets().div_ceil(64), 0);
+        }
+        self.dirty[i / 64] |= 1 << (i % 64);
+        Some(prefix)
+    }
+
+    /// Takes the entry in bucket `i` off the queue; returns whether it was
+    /// queued.
+    pub fn unqueue(&mut self, i: usize) -> bool {
+        let mut was = false;
+        if let Some(e) = self.entries.get_bucket_mut(i) {
+            if e.route.queued() {
+                e.route.flags &= !QUEUED;
+                self.queued -= 1;
+                was = true;
+            }
+        }
+        if let Some(w) = self.dirty.get_mut(i / 64) {
+            *w &= !(1 << (i % 64));
+        }
+        was
+    }
+
+    /// The first queued bucket from `from` on, unqueued.
+    pub fn pop_queued(&mut self, from: usize) -> Option<usize> {
+        let mut w = from / 64;
+        let mut bits = *self.dirty.get(w)? & (!0u64 << (from % 64));
+        loop {
+            if bits != 0 {
+                let i = w * 64 + bits.trailing_zeros() as usize;
+                self.unqueue(i);
+                return Some(i);
+            }
+            w += 1;
+            bits = *self.dirty.get(w)?;
+        }
+    }
+
+    /// Removes the entry in bucket `i`.
+    pub fn remove(&mut self, i: usize) {
+        self.unqueue(i);
+        if let Ok(e) = self.entries.get_bucket_entry(i) {
+            e.remove();
+        }
+    }
+
+    /// Calls `f` with every entry, which may change its route; queues the
+    /// entry when `f` returns `true` (and passes it to `queued` if it was
+    /// not queued yet).
+    pub fn for_each(
+        &mut self,
+        mut f: impl FnMut(Prefix, &mut Route) -> bool,
+        mut queued: impl FnMut(P),
+    ) {
+        for i in 0..self.entries.num_buckets() {
+            let mark = match self.entries.get_bucket_mut(i) {
+                Some(e) => {
+                    let queued = e.route.flags & QUEUED;
+                    let hit = f(e.prefix.into(), &mut e.route);
+                    e.route.flags = e.route.flags & !QUEUED | queued;
+                    hit
+                }
+                None => false,
+            };
+            if mark {
+                if let Some(p) = self.mark(i) {
+                    queued(p);
+                }
+            }
+        }
+    }
+
+    /// Every entry.
+    pub fn iter(&self) -> impl Iterator<Item = (Prefix, Route)> + '_ {
+        self.entries.iter().map(|e| (e.prefix.into(), e.route))
+    }
+}
+
+/// Where an entry is: its family's table and its bucket there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Id {
+    /// In the IPv6 table.
+    pub v6: bool,
+    /// The bucket.
+    pub bucket: u32,
+}
+
+/// The longest list of queued prefixes kept beside the bitmaps.
+pub const LIST_MAX: usize = 1 << 14;
+
+/// Both families' tables.
+#[derive(Debug, Default)]
+pub struct Routes {
+    /// IPv4.
+    pub v4: Table<Ipv4Prefix>,
+    /// IPv6.
+    pub v6: Table<Ipv6Prefix>,
+    /// The queued prefixes in order, while there are at most [`LIST_MAX`]
+    /// since the last [`Routes::take_pass`] ...
+    list: Vec<Prefix>,
+    /// ... else the bitmaps alone.
+    overflow: bool,
+}
+
+/// How a flush pass finds the queued routes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// These prefixes, in order (some may no longer be queued: skipped).
+    List(Vec<Prefix>),
+    /// The bitmaps ([`Routes::pop_queued`]).
+    Walk,
+}
+
+/// Notes `prefix` as newly queued in the list, or gives up on the list.
+fn note(list: &mut Vec<Prefix>, overflow: &mut bool, prefix: Prefix) {
+    if *overflow {
+        return;
+    }
+    if list.len() < LIST_MAX {
+        list.push(prefix);
+    } else {
+        *overflow = true;
+        *list = Vec::new();
+    }
+}
+
+fn id(v6: bool, bucket: usize) -> Id {
+    Id {
+        v6,
+        bucket: bucket as u32,
+    }
+}
+
+impl Routes {
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+
+    /// How many entries are queued.
+    pub fn queued(&self) -> usize {
+        self.v4.queued() + self.v6.queued()
+    }
+
+    /// [`Table::moves`] of one family.
+    pub fn moves(&self, v6: bool) -> u64 {
+        match v6 {
+            false => self.v4.moves(),
+            true => self.v6.moves(),
+        }
+    }
+
+    /// [`Table::pop_queued`] of one family.
+    pub fn pop_queued(&mut self, v6: bool, from: usize) -> Option<usize> {
+        match v6 {
+            false => self.v4.pop_queued(from),
+            true => self.v6.pop_queued(from),
+        }
+    }
+
+    /// The entry of `prefix`.
+    pub fn find(&self, prefix: &Prefix) -> Option<Id> {
+        match prefix {
+            Prefix::V4(p) => self.v4.find(*p).map(|b| id(false, b)),
+            Prefix::V6(p) => self.v6.find(*p).map(|b| id(true, b)),
+        }
+    }
+
+    /// The entry of `prefix`, created if missing. Ids taken before are
+    /// void when the family's [`Table::moves`] changed.
+    pub fn upsert(&mut self, prefix: &Prefix) -> Id {
+        match prefix {
+            Prefix::V4(p) => id(false, self.v4.upsert(*p)),
+            Prefix::V6(p) => id(true, self.v6.upsert(*p)),
+        }
+    }
+
+    /// Room for `n` more IPv4 and `m` more IPv6 entries.
+    pub fn reserve(&mut self, n: usize, m: usize) {
+        self.v4.reserve(n);
+        self.v6.reserve(m);
     }
 
     /// The entry `id`.
-    pub fn get(&self, id: Id) -> Option<(&Prefix, &T)> {
-        self.slots
-            .get(id as usize)?
-            .as_ref()
-            .map(|e| (e.prefix(), e))
-    }
-
-    /// The entry `id`, mutable.
-    pub fn get_mut(&mut self, id: Id) -> Option<(Prefix, &mut T)> {
-        self.slots
-            .get_mut(id as usize)?
-            .as_mut()
-            .map(|e| (*e.prefix(), e))
-    }
-
-    /// Removes the entry `id`.
-    pub fn remove(&mut self, id: Id) {
-        let Some(prefix) = prefix_of(&self.slots, id).copied() else {
-            return;
-        };
-        let hash = self.hasher.hash_one(prefix);
-        if let Ok(found) = self.index.find_entry(hash, |&i| i == id) {
-            found.remove();
+    pub fn get(&self, id: Id) -> Option<(Prefix, Route)> {
+        let i = id.bucket as usize;
+        if id.v6 {
+            self.v6.get(i).map(|(p, r)| (p.into(), r))
+        } else {
+            self.v4.get(i).map(|(p, r)| (p.into(), r))
         }
-        self.slots[id as usize] = None;
-        self.free.push(id);
     }
 
-    /// Every entry with its id.
-    pub fn iter(&self) -> impl Iterator<Item = (Id, &Prefix, &T)> {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|e| (i as Id, e.prefix(), e)))
+    /// Replaces the route of entry `id` (see [`Table::set`]).
+    pub fn set(&mut self, id: Id, route: Route) {
+        match id.v6 {
+            false => self.v4.set(id.bucket as usize, route),
+            true => self.v6.set(id.bucket as usize, route),
+        }
     }
 
-    /// Every entry with its id and prefix, mutable.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (Id, Prefix, &mut T)> {
-        self.slots
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_mut().map(|e| (i as Id, *e.prefix(), e)))
+    /// Queues entry `id`.
+    pub fn mark(&mut self, id: Id) {
+        let newly = match id.v6 {
+            false => self.v4.mark(id.bucket as usize).map(Prefix::from),
+            true => self.v6.mark(id.bucket as usize).map(Prefix::from),
+        };
+        if let Some(prefix) = newly {
+            note(&mut self.list, &mut self.overflow, prefix);
+        }
+    }
+
+    /// The routes queued so far, for one flush pass; what is queued from
+    /// now on goes to the next.
+    pub fn take_pass(&mut self) -> Pass {
+        if std::mem::take(&mut self.overflow) {
+            Pass::Walk
+        } else {
+            Pass::List(std::mem::take(&mut self.list))
+        }
+    }
+
+    /// The entry of `prefix` if it is queued, taken off the queue.
+    pub fn take_queued(&mut self, prefix: &Prefix) -> Option<Id> {
+        let id = self.find(prefix)?;
+        let was = match id.v6 {
+            false => self.v4.unqueue(id.bucket as usize),
+            true => self.v6.unqueue(id.bucket as usize),
+        };
+        was.then_some(id)
+    }
+
+    /// Removes entry `id`.
+    pub fn remove(&mut self, id: Id) {
+        match id.v6 {
+            false => self.v4.remove(id.bucket as usize),
+            true => self.v6.remove(id.bucket as usize),
+        }
+    }
+
+    /// [`Table::for_each`] over both families.
+    pub fn for_each(&mut self, mut f: impl FnMut(Prefix, &mut Route) -> bool) {
+        let (list, overflow) = (&mut self.list, &mut self.overflow);
+        self.v4.for_each(&mut f, |p| note(list, overflow, p.into()));
+        self.v6.for_each(&mut f, |p| note(list, overflow, p.into()));
+    }
+
+    /// Every entry.
+    pub fn iter(&self) -> impl Iterator<Item = (Prefix, Route)> + '_ {
+        self.v4.iter().chain(self.v6.iter())
     }
 }
 
@@ -163,70 +470,176 @@ impl<T: Keyed> Table<T> {
 mod tests {
     use super::*;
 
-    #[derive(Debug, PartialEq)]
-    struct V(Prefix, u32);
-
-    impl Keyed for V {
-        fn new(prefix: Prefix) -> Self {
-            V(prefix, 0)
-        }
-        fn prefix(&self) -> &Prefix {
-            &self.0
-        }
-    }
-
     fn p(s: &str) -> Prefix {
-        let (a, l) = s.split_once('/').unwrap();
-        Prefix::new(a.parse().unwrap(), l.parse().unwrap()).unwrap()
+        s.parse().unwrap()
+    }
+
+    /// The `i`th host route of 198.18.0.0/15 (`i` below 2^17).
+    fn v4(i: u32) -> Prefix {
+        Prefix::new(std::net::Ipv4Addr::from(0xc612_0000 + i).into(), 32).unwrap()
     }
 
     #[test]
-    fn ids_are_stable_and_reused_after_removal() {
-        let mut t: Table<V> = Table::default();
-        let (a, e) = t.upsert(p("192.0.2.0/24"));
-        e.1 = 7;
-        let (b, _) = t.upsert(p("198.51.100.0/24"));
-        assert_ne!(a, b);
-        assert_eq!(t.upsert(p("192.0.2.0/24")).0, a);
-        assert_eq!(
-            t.get(a),
-            Some((&p("192.0.2.0/24"), &V(p("192.0.2.0/24"), 7)))
-        );
-        t.remove(a);
-        assert_eq!(t.get(a), None);
-        assert_eq!(t.id(&p("192.0.2.0/24")), None);
-        assert_eq!(t.len(), 1);
-        let (c, e) = t.upsert(p("203.0.113.0/24"));
-        assert_eq!((c, e.1), (a, 0));
-        assert_eq!(t.iter().count(), 2);
-        assert_eq!(t.id(&p("203.0.113.0/24")), Some(c));
-        assert_eq!(t.id(&p("198.51.100.0/24")), Some(b));
+    fn an_ipv4_entry_is_fourteen_bytes() {
+        assert_eq!(std::mem::size_of::<Route>(), 9);
+        assert_eq!(std::mem::size_of::<Entry<Ipv4Prefix>>(), 14);
+        assert_eq!(std::mem::size_of::<Entry<Ipv6Prefix>>(), 26);
     }
 
     #[test]
-    fn finds_every_entry_through_growth_and_removals() {
-        let mut t: Table<V> = Table::default();
-        let prefix = |i: u32| {
-            Prefix::new(std::net::Ipv4Addr::from(0xc612_0000 | i << 4).into(), 28).unwrap()
+    fn entries_of_both_families_are_found_set_and_removed() {
+        let mut t = Routes::default();
+        let a = t.upsert(&p("192.0.2.0/24"));
+        let b = t.upsert(&p("2001:db8::/32"));
+        assert_eq!((a.v6, b.v6), (false, true));
+        let mut r = Route {
+            want: 7,
+            have: 9,
+            ..Route::default()
         };
+        r.set_stale(true);
+        t.set(a, r);
+        assert_eq!(t.upsert(&p("192.0.2.0/24")), a);
+        assert_eq!(t.get(a), Some((p("192.0.2.0/24"), r)));
+        assert_eq!(t.find(&p("2001:db8::/32")), Some(b));
+        assert_eq!(
+            t.get(b).map(|(_, r)| (r.want, r.have, r.stale())),
+            Some((0, 0, false))
+        );
+        assert_eq!(t.find(&p("192.0.2.0/25")), None);
+        t.remove(a);
+        assert_eq!(
+            (t.get(a), t.find(&p("192.0.2.0/24")), t.len()),
+            (None, None, 1)
+        );
+    }
+
+    #[test]
+    fn queued_entries_come_out_once_in_bucket_order() {
+        let mut t = Routes::default();
+        for i in 0..100 {
+            t.upsert(&v4(i));
+        }
+        // ids taken once the table has stopped growing
+        let ids: Vec<Id> = (0..100).map(|i| t.find(&v4(i)).unwrap()).collect();
+        for i in [5, 50, 7, 5, 99] {
+            t.mark(ids[i]);
+        }
+        assert_eq!(t.queued(), 4);
+        assert!(t.get(ids[50]).unwrap().1.queued());
+        // `set` keeps the flag
+        t.set(ids[50], Route::default());
+        assert!(t.get(ids[50]).unwrap().1.queued());
+        let mut want: Vec<u32> = [5, 50, 7, 99].iter().map(|&i| ids[i].bucket).collect();
+        want.sort_unstable();
+        let mut got = Vec::new();
+        let mut from = 0;
+        while let Some(b) = t.v4.pop_queued(from) {
+            got.push(b as u32);
+            from = b + 1;
+        }
+        assert_eq!(got, want);
+        assert_eq!(t.queued(), 0);
+        assert!(!t.get(ids[50]).unwrap().1.queued());
+        // a removed queued entry leaves nothing queued
+        t.mark(ids[3]);
+        t.remove(ids[3]);
+        assert_eq!((t.queued(), t.v4.pop_queued(0)), (0, None));
+    }
+
+    #[test]
+    fn a_pass_lists_the_queued_prefixes_in_order_until_there_are_too_many() {
+        let mut t = Routes::default();
+        for i in [9, 3, 7] {
+            let id = t.upsert(&v4(i));
+            t.mark(id);
+            t.mark(id);
+        }
+        let v6 = t.upsert(&p("2001:db8::/32"));
+        t.mark(v6);
+        assert_eq!(
+            t.take_pass(),
+            Pass::List(vec![v4(9), v4(3), v4(7), p("2001:db8::/32")])
+        );
+        // taken one by one; one no longer queued is skipped
+        assert_eq!(t.take_queued(&v4(3)), t.find(&v4(3)));
+        assert_eq!(t.take_queued(&v4(3)), None);
+        assert_eq!(t.take_queued(&v4(8)), None);
+        assert_eq!(t.take_pass(), Pass::List(vec![]));
+        // past LIST_MAX: the bitmaps, which still hold everything queued
+        // (9 and 7 are still queued: not listed again)
+        for i in 0..LIST_MAX as u32 + 3 {
+            let id = t.upsert(&v4(i));
+            t.mark(id);
+        }
+        let pass = t.take_pass();
+        assert!(pass == Pass::Walk, "not a walk");
+        let mut n = 0;
+        while t.v4.pop_queued(0).is_some() {
+            n += 1;
+        }
+        assert_eq!((n, t.queued()), (LIST_MAX + 3, 1));
+        assert_eq!(t.take_pass(), Pass::List(vec![]));
+        // `for_each` lists what it queues
+        t.for_each(|prefix, _| prefix == v4(5));
+        assert_eq!(t.take_pass(), Pass::List(vec![v4(5)]));
+    }
+
+    #[test]
+    fn growth_moves_entries_and_keeps_what_is_queued() {
+        let mut t = Routes::default();
+        let want = |i| Route {
+            want: i,
+            ..Route::default()
+        };
+        for i in 0..10 {
+            let id = t.upsert(&v4(i));
+            t.set(id, want(i));
+            if i % 3 == 0 {
+                t.mark(id);
+            }
+        }
+        let moves = t.v4.moves();
+        for i in 10..5000 {
+            let id = t.upsert(&v4(i));
+            t.set(id, want(i));
+        }
+        assert!(t.v4.moves() > moves);
+        for i in (0..5000).step_by(7) {
+            t.remove(t.find(&v4(i)).unwrap());
+        }
         for i in 0..5000 {
-            t.upsert(prefix(i)).1 .1 = i;
+            let got = t.find(&v4(i)).and_then(|id| t.get(id));
+            assert_eq!(
+                got.map(|(p, r)| (p, r.want)),
+                (i % 7 != 0).then_some((v4(i), i)),
+                "{i}"
+            );
         }
-        for i in (0..5000).step_by(3) {
-            t.remove(t.id(&prefix(i)).unwrap());
+        let mut queued = Vec::new();
+        while let Some(b) = t.v4.pop_queued(0) {
+            queued.push(t.v4.get(b).unwrap().1.want);
         }
-        assert_eq!(t.len(), 5000 - 1667);
-        for i in 0..5000 {
-            let got = t
-                .id(&prefix(i))
-                .and_then(|id| t.get(id))
-                .map(|(p, v)| (*p, v.1));
-            assert_eq!(got, (i % 3 != 0).then_some((prefix(i), i)), "{i}");
+        queued.sort_unstable();
+        assert_eq!(queued, vec![3, 6, 9]);
+    }
+
+    #[test]
+    fn for_each_changes_routes_and_queues_those_asked_for() {
+        let mut t = Routes::default();
+        for i in 0..20 {
+            t.upsert(&v4(i));
         }
-        // removed slots are reused, the others keep their ids
-        let before = t.id(&prefix(1));
-        t.upsert(prefix(7000)).1 .1 = 7000;
-        assert_eq!(t.id(&prefix(1)), before);
-        assert!((t.id(&prefix(7000)).unwrap() as usize) < 5000);
+        t.upsert(&p("2001:db8::/48"));
+        let mut seen = 0;
+        t.for_each(|prefix, r| {
+            seen += 1;
+            r.want = 1;
+            matches!(prefix, Prefix::V6(_))
+        });
+        assert_eq!((seen, t.queued()), (21, 1));
+        assert!(t.iter().all(|(_, r)| r.want == 1));
+        let id = t.find(&p("2001:db8::/48")).unwrap();
+        assert_eq!(t.v6.pop_queued(0), Some(id.bucket as usize));
     }
 }

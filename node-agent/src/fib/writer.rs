@@ -20,20 +20,17 @@
 //! Per prefix the writer keeps what the RIB wants (`want`) and what the
 //! kernel holds of Twill's (`have`, from the acknowledgements, the start-up
 //! dump and the watch). Every event only marks prefixes dirty; `flush`
-//! compares the two and writes the difference (level-triggered). With
-//! nexthop objects a route also names the object it wants (`want_nh`) and
-//! the one the kernel's route names (`nh`); both hold a reference, so an
-//! object is deleted only once no route wants it and no route of Twill's
-//! in the kernel still names it.
+//! compares the two and writes the difference (level-triggered).
 //!
-//! An entry is a few words with no allocation of its own: `want` is the
-//! `Arc<Target>` the change brought (one per next-hop set, see
-//! [`Targets`](super::Targets)), `have` an interned `Arc<Forward>`, and a
-//! failure (rare) sits in a side table. With the prefix, a slab slot is 48
-//! bytes.
+//! A route is 9 bytes beside its prefix (see [`table`](super::table)): the
+//! two are ids into [`Shared`]'s counted tables of targets and of kernel
+//! states, and a failure (rare) sits in a side table by prefix. With
+//! nexthop objects a target records the object its routes are written
+//! through and a kernel state the object the kernel's route names, each
+//! holding a reference, so an object is deleted only once no route wants
+//! it and no route of Twill's in the kernel still names it.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Instant;
 
 use nix::errno::Errno;
@@ -41,8 +38,8 @@ use ribs::Prefix;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
+use super::counted::Ref;
 use super::handle::{watch_loop, Command, WatchEvent};
-use super::intern::Interner;
 use super::links::{same, Links};
 use super::netlink::{
     self, Forward, Hop, RouteKey, RTM_DELADDR, RTM_DELLINK, RTM_DELROUTE, RTM_GETADDR, RTM_GETLINK,
@@ -51,8 +48,9 @@ use super::netlink::{
 use super::nexthop::{self as nh, RTM_DELNEXTHOP, RTM_GETNEXTHOP, RTM_NEWNEXTHOP};
 use super::objects::{Lost, NhOp, Objects};
 use super::route::{Gateway, RouteChange, Target};
+use super::shared::{Shared, State};
 use super::socket::{request_ack, NetlinkSocket, SocketError};
-use super::table::{Id, Keyed, Table};
+use super::table::{Id, Pass, Routes};
 use super::types::{ExitMode, FibConfig, FibCounters, FibEntry, FibView, RouteError, RouteState};
 
 const ESRCH: i32 = Errno::ESRCH as i32;
@@ -64,45 +62,10 @@ struct Failure {
     retry_at: Instant,
 }
 
-/// What the writer knows of one prefix.
-pub(super) struct Entry {
-    /// The key (not changed while in the table).
-    prefix: Prefix,
-    /// What the RIB wants, shared with the other routes of its next hops.
-    want: Option<Arc<Target>>,
-    /// What the kernel holds of Twill's (interned); through a nexthop
-    /// object: the writer's placeholder (`nh` tells which object).
-    have: Option<Arc<Forward>>,
-    /// The nexthop object `want` is written through (0: none), referenced.
-    want_nh: u32,
-    /// The nexthop object the kernel's route names (0: none), referenced.
-    nh: u32,
-    stale: bool,
-    queued: bool,
-}
-
-impl Keyed for Entry {
-    fn new(prefix: Prefix) -> Self {
-        Entry {
-            prefix,
-            want: None,
-            have: None,
-            want_nh: 0,
-            nh: 0,
-            stale: false,
-            queued: false,
-        }
-    }
-
-    fn prefix(&self) -> &Prefix {
-        &self.prefix
-    }
-}
-
 enum Op {
-    /// Create or replace (`bool`), with next hops or through a nexthop
-    /// object (its id; 0: the hops in the route).
-    New(Arc<Forward>, u32, bool),
+    /// Create or replace (`bool`) with this kernel state, held by the
+    /// write until its answer.
+    New(Ref, bool),
     Del,
 }
 
@@ -118,12 +81,13 @@ enum Wake {
 /// not change during one pass over the dirty routes.
 #[derive(Default)]
 struct Last {
-    target: Option<Arc<Target>>,
+    valid: bool,
+    target: Ref,
     v6: bool,
     /// The object for the target (0: none; with nexthop objects).
     nh: u32,
-    /// The usable next hops (without nexthop objects).
-    forward: Option<Arc<Forward>>,
+    /// The kernel state to write (0: nothing usable), held.
+    state: Ref,
 }
 
 /// One message of a batch.
@@ -137,15 +101,11 @@ pub(super) struct Writer {
     pub(super) key: RouteKey,
     req: NetlinkSocket,
     links: Links,
-    pub(super) entries: Table<Entry>,
-    dirty: Vec<Id>,
+    routes: Routes,
+    /// The targets and kernel states the routes name.
+    shared: Shared,
     /// The routes whose last write failed, and when to retry them.
-    failed: HashMap<Id, Failure>,
-    /// What the kernel holds, interned: the routes through one next-hop
-    /// set share one.
-    forwards: Interner<Forward>,
-    /// `have` of a route through a nexthop object.
-    via_object: Arc<Forward>,
+    failed: HashMap<Prefix, Failure>,
     /// Every gateway the RIB has asked for (kept: they are few).
     gateways: HashSet<Gateway>,
     /// Twill's nexthop objects; `None`: the next hops are written into
@@ -181,11 +141,9 @@ impl Writer {
             config,
             req,
             links: Links::default(),
-            entries: Table::default(),
-            dirty: Vec::new(),
+            routes: Routes::default(),
+            shared: Shared::default(),
             failed: HashMap::new(),
-            forwards: Interner::default(),
-            via_object: Arc::new(Forward::Hops(Vec::new())),
             gateways: HashSet::new(),
             objects: None,
             nh_resync: false,
@@ -220,7 +178,7 @@ impl Writer {
         }
         w.load()?;
         info!(
-            stale = w.entries.len(),
+            stale = w.routes.len(),
             nexthop_objects = w.objects.as_ref().map(|o| o.len()),
             protocol = w.key.protocol,
             table = w.key.table,
@@ -259,30 +217,46 @@ impl Writer {
         if lost == Lost::default() {
             return;
         }
-        let mut hit = Vec::new();
-        for (id, _, e) in self.entries.iter_mut() {
-            if e.nh == 0 {
-                continue;
-            }
-            if lost.gone.contains(&e.nh) {
-                e.have = None;
-            } else if !lost.taken.contains(&e.nh) {
-                continue;
-            }
-            hit.push((id, std::mem::take(&mut e.nh)));
+        // the states through a lost object, and what they become
+        let mut remap: HashMap<Ref, Ref> = HashMap::new();
+        let hit: Vec<(Ref, State)> = self
+            .shared
+            .states
+            .iter()
+            .filter(|(_, s)| lost.gone.contains(&s.nh) || lost.taken.contains(&s.nh))
+            .map(|(id, s)| (id, s.clone()))
+            .collect();
+        for (id, s) in hit {
+            let new = if lost.gone.contains(&s.nh) {
+                0
+            } else {
+                let forward = s.forward;
+                self.shared
+                    .state(State { forward, nh: 0 }, &mut self.objects)
+            };
+            remap.insert(id, new);
+        }
+        let (shared, objects) = (&mut self.shared, &mut self.objects);
+        let mut routes = 0;
+        self.routes.for_each(|_, r| {
+            let Some(&new) = remap.get(&{ r.have }) else {
+                return false;
+            };
+            shared.states.acquire(new);
+            shared.unstate(r.have, objects);
+            r.have = new;
+            routes += 1;
+            true
+        });
+        for new in remap.into_values() {
+            shared.unstate(new, objects);
         }
         debug!(
             gone = lost.gone.len(),
             taken = lost.taken.len(),
-            routes = hit.len(),
+            routes,
             "FIB: nexthop objects removed by the kernel"
         );
-        for (id, nh) in hit {
-            if let Some(o) = &mut self.objects {
-                o.release(nh);
-            }
-            self.mark(id);
-        }
     }
 
     fn ours(&self, r: &netlink::KernelRoute) -> bool {
@@ -306,84 +280,88 @@ impl Writer {
             }
         })?;
         self.load_nexthops()?;
-        let mut found = HashMap::new();
+        let mut found: Vec<(Prefix, Ref)> = Vec::new();
         let (protocol, table) = (self.key.protocol, self.key.table);
-        let forwards = &mut self.forwards;
-        self.req.dump(RTM_GETROUTE, |m| {
+        let (shared, objects) = (&mut self.shared, &mut self.objects);
+        let dumped = self.req.dump(RTM_GETROUTE, |m| {
             if let Some(r) = netlink::parse_route(m.payload) {
                 if r.protocol == protocol && r.table == table {
-                    let (fwd, _) = forwards.intern(r.forward());
-                    found.insert(r.prefix, (fwd, r.nh_id.unwrap_or(0)));
+                    let state = State::of_route(&r, objects.as_ref());
+                    found.push((r.prefix, shared.state(state, objects)));
                 }
             }
-        })?;
-        for (_, _, e) in self.entries.iter_mut() {
-            e.have = None;
-            if let Some(o) = &mut self.objects {
-                o.release(e.nh);
+        });
+        if let Err(e) = dumped {
+            for (_, s) in found {
+                shared.unstate(s, objects);
             }
-            e.nh = 0;
+            return Err(e);
         }
-        for (prefix, (fwd, nh)) in found {
-            let known = self.entries.id(&prefix).is_some();
-            let (_, e) = self.entries.upsert(prefix);
+        self.routes.for_each(|_, r| {
+            shared.unstate(r.have, objects);
+            r.have = 0;
+            false
+        });
+        for (prefix, state) in found {
+            let known = self.routes.find(&prefix).is_some();
+            let id = self.routes.upsert(&prefix);
+            let Some((_, mut r)) = self.routes.get(id) else {
+                shared.unstate(state, objects);
+                continue;
+            };
             if !known {
-                e.stale = !self.converged;
+                r.set_stale(!self.converged);
             }
-            e.have = Some(fwd);
-            if let Some(o) = self.objects.as_mut().filter(|o| o.present(nh)) {
-                o.acquire(nh);
-                e.nh = nh;
-            }
+            shared.unstate(r.have, objects);
+            r.have = state;
+            self.routes.set(id, r);
         }
         self.mark_all();
         Ok(())
     }
 
-    fn mark(&mut self, id: Id) {
-        if let Some((_, e)) = self.entries.get_mut(id) {
-            if !e.queued {
-                e.queued = true;
-                self.dirty.push(id);
-            }
-        }
+    fn mark_all(&mut self) {
+        self.routes.for_each(|_, _| true);
     }
 
-    fn mark_all(&mut self) {
-        for (id, _, e) in self.entries.iter_mut() {
-            if !e.queued {
-                e.queued = true;
-                self.dirty.push(id);
-            }
+    /// Queues `prefix`'s route, if known.
+    fn mark_prefix(&mut self, prefix: &Prefix) {
+        if let Some(id) = self.routes.find(prefix) {
+            self.routes.mark(id);
         }
     }
 
     fn apply(&mut self, changes: Vec<RouteChange>) {
-        self.entries.reserve(changes.len());
-        let mut last: Option<Arc<Target>> = None;
+        let mut last: Ref = 0;
         for c in changes {
-            if let Some(t) = &c.target {
-                if !last.as_ref().is_some_and(|l| Arc::ptr_eq(l, t)) {
-                    if let Target::Unicast(gws) = &**t {
-                        for g in gws {
-                            if !self.gateways.contains(g) {
-                                self.gateways.insert(*g);
-                            }
+            let want = match c.target {
+                Some(t) => self.shared.want(t),
+                None => 0,
+            };
+            if want != last {
+                if let Some(Target::Unicast(gws)) = self.shared.targets.get(want).map(|t| &**t) {
+                    for g in gws {
+                        if !self.gateways.contains(g) {
+                            self.gateways.insert(*g);
                         }
                     }
-                    last = Some(Arc::clone(t));
                 }
+                last = want;
             }
-            let (id, e) = self.entries.upsert(c.prefix);
-            e.stale = false;
-            e.want = c.target;
+            let id = self.routes.upsert(&c.prefix);
+            let Some((_, mut r)) = self.routes.get(id) else {
+                self.shared.unwant(want, &mut self.objects);
+                continue;
+            };
+            r.set_stale(false);
+            let old = r.want;
+            r.want = want;
+            self.routes.set(id, r);
+            self.shared.unwant(old, &mut self.objects);
             if !self.failed.is_empty() {
-                self.failed.remove(&id);
+                self.failed.remove(&c.prefix);
             }
-            if !e.queued {
-                e.queued = true;
-                self.dirty.push(id);
-            }
+            self.routes.mark(id);
         }
     }
 
@@ -410,17 +388,13 @@ impl Writer {
         if let Some(o) = &mut self.objects {
             o.mark_all();
         }
-        let mut stale = Vec::new();
-        for (id, _, e) in self.entries.iter_mut() {
-            if e.stale {
-                e.stale = false;
-                stale.push(id);
-            }
-        }
-        let n = stale.len() as u64;
-        for id in stale {
-            self.mark(id);
-        }
+        let mut n = 0;
+        self.routes.for_each(|_, r| {
+            let stale = r.stale();
+            r.set_stale(false);
+            n += u64::from(stale);
+            stale
+        });
         self.flush();
         self.counters.swept += n;
         info!(removed = n, "FIB: stale routes swept after convergence");
@@ -460,14 +434,15 @@ impl Writer {
     fn flush_all(&mut self) {
         loop {
             self.flush_once();
-            if self.dirty.is_empty() || self.resync {
+            if self.routes.queued() == 0 || self.resync {
                 return;
             }
         }
     }
 
+    /// One pass over the queued routes: in the order they were queued, or
+    /// when there were many IPv4 then IPv6 in bucket order.
     fn flush_once(&mut self) {
-        let dirty = std::mem::take(&mut self.dirty);
         let mut batch: Vec<Item> = Vec::with_capacity(self.config.batch + 8);
         let mut nh_ops: Vec<(u32, NhOp)> = Vec::new();
         // Objects in use that changed (a link came back): before any route.
@@ -476,103 +451,41 @@ impl Writer {
             batch.extend(nh_ops.drain(..).map(|(id, op)| Item::Nexthop(id, op)));
         }
         let mut last = Last::default();
-        for id in dirty {
-            let Some((prefix, e)) = self.entries.get_mut(id) else {
-                continue;
-            };
-            e.queued = false;
-            if e.stale {
-                continue;
+        match self.routes.take_pass() {
+            Pass::List(list) => {
+                for prefix in list {
+                    let Some(id) = self.routes.take_queued(&prefix) else {
+                        continue;
+                    };
+                    self.flush_route(id, &mut last, &mut batch, &mut nh_ops);
+                    self.batch_full(&mut batch, &mut last);
+                }
             }
-            let v6 = matches!(prefix, Prefix::V6(_));
-            let again = match (&last.target, &e.want) {
-                (Some(l), Some(t)) => Arc::ptr_eq(l, t) && last.v6 == v6,
-                _ => false,
-            };
-            if !again {
-                last = Last {
-                    target: e.want.clone(),
-                    v6,
-                    nh: 0,
-                    forward: None,
-                };
-                // The object for the wanted next hops: every interface
-                // known (the kernel needs one) and no IPv4 next hop for
-                // IPv6.
-                if let (Some(o), Some(Target::Unicast(gws))) =
-                    (&mut self.objects, e.want.as_deref())
-                {
-                    self.hops.clear();
-                    self.hops.extend(gws.iter().map(|g| self.links.locate(g)));
-                    if self
-                        .hops
-                        .iter()
-                        .all(|h| h.ifindex != 0 && (!v6 || h.addr.is_ipv6()))
-                    {
-                        self.hops.sort_unstable();
-                        self.hops.dedup();
-                        last.nh = o.lookup(&self.hops);
+            Pass::Walk => {
+                for v6 in [false, true] {
+                    let mut moves = self.routes.moves(v6);
+                    let mut from = 0;
+                    while let Some(bucket) = self.routes.pop_queued(v6, from) {
+                        from = bucket + 1;
+                        let id = Id {
+                            v6,
+                            bucket: bucket as u32,
+                        };
+                        self.flush_route(id, &mut last, &mut batch, &mut nh_ops);
+                        self.batch_full(&mut batch, &mut last);
+                        if self.routes.moves(v6) != moves {
+                            // the table grew: its buckets are new, walk again
+                            moves = self.routes.moves(v6);
+                            from = 0;
+                        }
                     }
                 }
-                if last.nh == 0 {
-                    last.forward = e
-                        .want
-                        .as_deref()
-                        .and_then(|t| self.links.forward(t))
-                        .map(|f| self.forwards.intern(f).0);
-                }
-            }
-            let want_nh = last.nh;
-            if want_nh != e.want_nh {
-                if let Some(o) = &mut self.objects {
-                    o.acquire(want_nh);
-                    o.release(e.want_nh);
-                }
-                e.want_nh = want_nh;
-            }
-            let op = match &mut self.objects {
-                Some(o) if want_nh != 0 => {
-                    if !o.usable(want_nh, &self.links) {
-                        e.have.is_some().then_some(Op::Del)
-                    } else if e.have.is_some() && e.nh == want_nh && o.present(want_nh) {
-                        None
-                    } else {
-                        o.ensure(want_nh, &self.links, &mut nh_ops);
-                        batch.extend(nh_ops.drain(..).map(|(id, op)| Item::Nexthop(id, op)));
-                        Some(Op::New(
-                            Arc::clone(&self.via_object),
-                            want_nh,
-                            e.have.is_some(),
-                        ))
-                    }
-                }
-                _ => match (&last.forward, &e.have) {
-                    (Some(w), Some(h)) if e.nh == 0 && (Arc::ptr_eq(w, h) || same(w, h)) => None,
-                    (Some(w), have) => Some(Op::New(Arc::clone(w), 0, have.is_some())),
-                    (None, Some(_)) => Some(Op::Del),
-                    (None, None) => None,
-                },
-            };
-            match op {
-                Some(op) => batch.push(Item::Route(id, prefix, op)),
-                None => {
-                    if e.want.is_none() && e.have.is_none() {
-                        self.forget(id);
-                    } else if !self.failed.is_empty() {
-                        self.failed.remove(&id);
-                    }
-                }
-            }
-            if batch.len() >= self.config.batch {
-                self.send(&mut batch);
-                // an object refused in the batch is chosen again
-                last = Last::default();
-                self.take_changes();
             }
         }
         if !batch.is_empty() {
             self.send(&mut batch);
         }
+        self.drop_last(&mut last);
         // Objects no longer used, once the routes' changes are answered:
         // groups first, their members with the next round.
         for _ in 0..3 {
@@ -588,22 +501,152 @@ impl Writer {
         }
     }
 
+    /// Sends a full batch, then takes the changes that arrived meanwhile.
+    fn batch_full(&mut self, batch: &mut Vec<Item>, last: &mut Last) {
+        if batch.len() < self.config.batch {
+            return;
+        }
+        self.send(batch);
+        // an object refused in the batch is chosen again
+        self.drop_last(last);
+        self.take_changes();
+    }
+
+    /// Lets go of what `last` holds.
+    fn drop_last(&mut self, last: &mut Last) {
+        let state = std::mem::take(last).state;
+        self.shared.unstate(state, &mut self.objects);
+    }
+
+    /// What routes wanting target `want` in one family need now (links
+    /// and objects do not change during one pass over the dirty routes).
+    fn compute_last(&mut self, want: Ref, v6: bool) -> Last {
+        let target = self.shared.targets.get(want).cloned();
+        let mut nh = 0;
+        // The object for the wanted next hops: every interface known (the
+        // kernel needs one) and no IPv4 next hop for IPv6.
+        if let (Some(o), Some(Target::Unicast(gws))) = (&mut self.objects, target.as_deref()) {
+            self.hops.clear();
+            self.hops.extend(gws.iter().map(|g| self.links.locate(g)));
+            if self
+                .hops
+                .iter()
+                .all(|h| h.ifindex != 0 && (!v6 || h.addr.is_ipv6()))
+            {
+                self.hops.sort_unstable();
+                self.hops.dedup();
+                nh = o.lookup(&self.hops);
+            }
+        }
+        self.shared.set_target_nh(want, v6, nh, &mut self.objects);
+        let state = if nh != 0 {
+            self.shared.state(State::via_object(nh), &mut self.objects)
+        } else {
+            match target.and_then(|t| self.links.forward(&t)) {
+                Some(forward) => self
+                    .shared
+                    .state(State { forward, nh: 0 }, &mut self.objects),
+                None => 0,
+            }
+        };
+        Last {
+            valid: true,
+            target: want,
+            v6,
+            nh,
+            state,
+        }
+    }
+
+    /// Compares route `id` (just taken off the queue) with the kernel and
+    /// adds the write it needs to `batch`.
+    fn flush_route(
+        &mut self,
+        id: Id,
+        last: &mut Last,
+        batch: &mut Vec<Item>,
+        nh_ops: &mut Vec<(u32, NhOp)>,
+    ) {
+        let Some((prefix, r)) = self.routes.get(id) else {
+            return;
+        };
+        if r.stale() {
+            return;
+        }
+        if !(last.valid && last.target == r.want && last.v6 == id.v6) {
+            self.drop_last(last);
+            *last = self.compute_last(r.want, id.v6);
+        }
+        let want_nh = last.nh;
+        let have = self.shared.states.get(r.have);
+        let op = match &mut self.objects {
+            Some(o) if want_nh != 0 => {
+                if !o.usable(want_nh, &self.links) {
+                    have.is_some().then_some(Op::Del)
+                } else if have.is_some_and(|h| h.nh == want_nh) && o.present(want_nh) {
+                    None
+                } else {
+                    o.ensure(want_nh, &self.links, nh_ops);
+                    batch.extend(nh_ops.drain(..).map(|(id, op)| Item::Nexthop(id, op)));
+                    Some(Op::New(last.state, have.is_some()))
+                }
+            }
+            _ => match (last.state, have) {
+                (0, Some(_)) => Some(Op::Del),
+                (0, None) => None,
+                (w, Some(h))
+                    if h.nh == 0
+                        && (w == r.have
+                            || self
+                                .shared
+                                .states
+                                .get(w)
+                                .is_some_and(|w| same(&w.forward, &h.forward))) =>
+                {
+                    None
+                }
+                (w, have) => Some(Op::New(w, have.is_some())),
+            },
+        };
+        match op {
+            Some(op) => {
+                if let Op::New(state, _) = op {
+                    self.shared.states.acquire(state);
+                }
+                batch.push(Item::Route(id, prefix, op));
+            }
+            None => {
+                if r.want == 0 && r.have == 0 {
+                    self.forget(id, &prefix);
+                } else if !self.failed.is_empty() {
+                    self.failed.remove(&prefix);
+                }
+            }
+        }
+    }
+
     fn encode(&mut self, batch: &[Item]) -> u32 {
         let first = self.req.next_seqs(batch.len() as u32);
         self.buf.clear();
         let mut last_start = 0;
         let key = &self.key;
+        let states = &self.shared.states;
+        let none = Forward::Hops(Vec::new());
         for (i, item) in batch.iter().enumerate() {
             last_start = self.buf.len();
             let seq = first.wrapping_add(i as u32);
             let buf = &mut self.buf;
             match item {
-                Item::Route(_, prefix, Op::New(fwd, 0, replace)) => {
-                    netlink::new_route(buf, seq, key, prefix, fwd.as_ref(), *replace)
-                }
-                Item::Route(_, prefix, Op::New(_, id, replace)) => {
-                    nh::new_route_via_object(buf, seq, key, prefix, *id, *replace)
-                }
+                Item::Route(_, prefix, Op::New(state, replace)) => match states.get(*state) {
+                    Some(State { nh: 0, forward }) => {
+                        netlink::new_route(buf, seq, key, prefix, forward, *replace)
+                    }
+                    Some(State { nh, .. }) => {
+                        nh::new_route_via_object(buf, seq, key, prefix, *nh, *replace)
+                    }
+                    // held by the write: never missing
+                    None => netlink::new_route(buf, seq, key, prefix, &none, *replace),
+                },
                 Item::Route(_, prefix, Op::Del) => netlink::del_route(buf, seq, key, prefix),
                 Item::Nexthop(id, NhOp::Hop(hop, replace)) => {
                     nh::new_hop(buf, seq, key.protocol, *id, hop, *replace)
@@ -631,8 +674,11 @@ impl Writer {
             self.resync = true;
             let now = Instant::now();
             for item in batch.drain(..) {
-                if let Item::Route(id, _, _) = item {
-                    self.fail(id, RouteError::Unconfirmed, now);
+                if let Item::Route(_, prefix, op) = item {
+                    if let Op::New(state, _) = op {
+                        self.shared.unstate(state, &mut self.objects);
+                    }
+                    self.fail(&prefix, RouteError::Unconfirmed, now);
                 }
             }
             return;
@@ -661,77 +707,83 @@ impl Writer {
                     continue;
                 }
             };
-            let Some((_, e)) = self.entries.get_mut(id) else {
+            // no entry moved since the batch was made; checked all the same
+            let id = match self.routes.get(id) {
+                Some((p, _)) if p == prefix => Some(id),
+                _ => self.routes.find(&prefix),
+            };
+            let Some((id, mut r)) = id.and_then(|id| Some((id, self.routes.get(id)?.1))) else {
+                if let Op::New(state, _) = op {
+                    self.shared.unstate(state, &mut self.objects);
+                }
                 continue;
             };
             let error = match (op, err) {
-                (Op::New(fwd, nh, _), None) => {
-                    e.have = Some(fwd);
-                    if e.nh != nh {
-                        if let Some(o) = &mut self.objects {
-                            o.acquire(nh);
-                            o.release(e.nh);
-                        }
-                        e.nh = nh;
-                    }
+                (Op::New(state, _), None) => {
+                    let old = r.have;
+                    r.have = state;
+                    self.shared.unstate(old, &mut self.objects);
                     self.counters.installed += 1;
                     None
                 }
                 (Op::Del, None) | (Op::Del, Some(ESRCH)) => {
-                    e.have = None;
-                    if let Some(o) = &mut self.objects {
-                        o.release(e.nh);
-                    }
-                    e.nh = 0;
+                    self.shared.unstate(r.have, &mut self.objects);
+                    r.have = 0;
                     self.counters.removed += 1;
                     None
                 }
-                (Op::New(_, _, false), Some(EEXIST)) => {
-                    self.counters.conflicts += 1;
-                    warn!(%prefix, "FIB conflict: a route of another protocol holds the prefix");
-                    Some(RouteError::Conflict)
-                }
-                (_, Some(errno)) => {
-                    debug!(%prefix, errno, "FIB write failed");
-                    Some(RouteError::Kernel(Errno::from_raw(errno)))
-                }
-            };
-            match error {
-                None => {
-                    if e.want.is_none() && e.have.is_none() && !e.stale {
-                        self.forget(id);
-                    } else if !self.failed.is_empty() {
-                        self.failed.remove(&id);
+                (op, Some(errno)) => {
+                    let conflict = matches!(op, Op::New(_, false)) && errno == EEXIST;
+                    if let Op::New(state, _) = op {
+                        self.shared.unstate(state, &mut self.objects);
+                    }
+                    if conflict {
+                        self.counters.conflicts += 1;
+                        warn!(%prefix, "FIB conflict: a route of another protocol holds the prefix");
+                        Some(RouteError::Conflict)
+                    } else {
+                        debug!(%prefix, errno, "FIB write failed");
+                        Some(RouteError::Kernel(Errno::from_raw(errno)))
                     }
                 }
-                Some(error) => self.fail(id, error, now),
+            };
+            self.routes.set(id, r);
+            match error {
+                None => {
+                    if r.want == 0 && r.have == 0 && !r.stale() && !r.queued() {
+                        self.forget(id, &prefix);
+                    } else if !self.failed.is_empty() {
+                        self.failed.remove(&prefix);
+                    }
+                }
+                Some(error) => self.fail(&prefix, error, now),
             }
         }
     }
 
     /// Drops the entry `id` (nothing wanted, nothing installed), and its
     /// failure if any.
-    fn forget(&mut self, id: Id) {
-        self.entries.remove(id);
+    fn forget(&mut self, id: Id, prefix: &Prefix) {
+        self.routes.remove(id);
         if !self.failed.is_empty() {
-            self.failed.remove(&id);
+            self.failed.remove(prefix);
         }
     }
 
-    /// Records a failed write of route `id` and when to retry it.
-    fn fail(&mut self, id: Id, error: RouteError, now: Instant) {
-        if self.entries.get(id).is_none() {
+    /// Records a failed write of `prefix`'s route and when to retry it.
+    fn fail(&mut self, prefix: &Prefix, error: RouteError, now: Instant) {
+        if self.routes.find(prefix).is_none() {
             return;
         }
         self.counters.errors += 1;
-        let attempts = self.failed.get(&id).map_or(0, |f| f.attempts) + 1;
+        let attempts = self.failed.get(prefix).map_or(0, |f| f.attempts) + 1;
         let delay = self
             .config
             .retry_min
             .saturating_mul(1 << (attempts - 1).min(16))
             .min(self.config.retry_max);
         self.failed.insert(
-            id,
+            *prefix,
             Failure {
                 error,
                 attempts,
@@ -746,19 +798,18 @@ impl Writer {
         let now = Instant::now();
         let mut next: Option<Instant> = None;
         let mut due = Vec::new();
-        for (&id, f) in &self.failed {
+        for (prefix, f) in &self.failed {
             if f.retry_at <= now {
-                due.push(id);
+                due.push(*prefix);
             } else {
                 next = Some(next.map_or(f.retry_at, |n| n.min(f.retry_at)));
             }
         }
-        for id in due {
-            self.mark(id);
+        for prefix in due {
+            self.mark_prefix(&prefix);
         }
         next
     }
-
     fn next_retry(&self) -> Option<Instant> {
         self.failed.values().map(|f| f.retry_at).min()
     }
@@ -790,17 +841,20 @@ impl Writer {
             o.mark_all();
             self.nh_resync = true;
         }
-        let mut hit = Vec::new();
-        for (id, _, e) in self.entries.iter() {
-            if let Some(Target::Unicast(gws)) = e.want.as_deref() {
-                if gws.iter().any(|g| changed.contains(g)) {
-                    hit.push(id);
-                }
-            }
+        let hit: HashSet<Ref> = self
+            .shared
+            .targets
+            .iter()
+            .filter(|(_, t)| match &***t {
+                Target::Unicast(gws) => gws.iter().any(|g| changed.contains(g)),
+                Target::Unreachable => false,
+            })
+            .map(|(id, _)| id)
+            .collect();
+        if hit.is_empty() {
+            return;
         }
-        for id in hit {
-            self.mark(id);
-        }
+        self.routes.for_each(|_, r| hit.contains(&{ r.want }));
     }
 
     /// One notification from the watch socket (changes by others only: the
@@ -844,38 +898,43 @@ impl Writer {
                 }
                 let ours = self.ours(&r);
                 let replaced = m.flags & netlink::NLM_F_REPLACE != 0;
-                let Some(id) = self.entries.id(&r.prefix) else {
+                let Some(id) = self.routes.find(&r.prefix) else {
                     return;
                 };
-                let Some((_, e)) = self.entries.get_mut(id) else {
+                let Some((_, mut e)) = self.routes.get(id) else {
                     return;
                 };
+                let (shared, objects) = (&mut self.shared, &mut self.objects);
                 match (m.kind, ours) {
                     // Twill's route deleted by someone else (or flushed by
                     // the kernel): forget it; flush puts it back.
                     (RTM_DELROUTE, true) => {
-                        if e.have.take().is_some() && e.want.is_some() {
+                        if e.have != 0 && e.want != 0 {
                             self.counters.restored += 1;
                             info!(prefix = %r.prefix, "FIB: route deleted by someone else, restoring");
                         }
-                        Self::set_nh(&mut self.objects, e, 0);
+                        shared.unstate(e.have, objects);
+                        e.have = 0;
                     }
                     // Someone wrote a route with Twill's protocol number.
                     (RTM_NEWROUTE, true) => {
-                        if e.want.is_some() {
+                        if e.want != 0 {
                             self.counters.restored += 1;
                         }
-                        e.have = Some(self.forwards.intern(r.forward()).0);
-                        Self::set_nh(&mut self.objects, e, r.nh_id.unwrap_or(0));
+                        let state = State::of_route(&r, objects.as_ref());
+                        let new = shared.state(state, objects);
+                        shared.unstate(e.have, objects);
+                        e.have = new;
                     }
                     // A route of another protocol replaced Twill's.
-                    (RTM_NEWROUTE, false) if replaced && e.have.is_some() => {
-                        e.have = None;
-                        Self::set_nh(&mut self.objects, e, 0);
+                    (RTM_NEWROUTE, false) if replaced && e.have != 0 => {
+                        shared.unstate(e.have, objects);
+                        e.have = 0;
                     }
                     _ => return,
                 }
-                self.mark(id);
+                self.routes.set(id, e);
+                self.routes.mark(id);
             }
             // Someone else changed a nexthop object (the kernel's own
             // removals on link down are not notified).
@@ -884,49 +943,33 @@ impl Writer {
         }
     }
 
-    /// Records that the kernel's route for `e` names object `nh` (0: none).
-    fn set_nh(objects: &mut Option<Objects>, e: &mut Entry, nh: u32) {
-        let Some(o) = objects else {
-            return;
-        };
-        let nh = if o.present(nh) { nh } else { 0 };
-        if e.nh != nh {
-            o.acquire(nh);
-            o.release(e.nh);
-            e.nh = nh;
-        }
-    }
-
     fn view(&self) -> FibView {
         let mut entries: Vec<FibEntry> = self
-            .entries
+            .routes
             .iter()
-            .map(|(id, p, e)| {
-                let state = if let Some(f) = self.failed.get(&id) {
+            .map(|(prefix, r)| {
+                let target = self.shared.targets.get(r.want);
+                let state = if let Some(f) = self.failed.get(&prefix) {
                     RouteState::Failed {
                         error: f.error.clone(),
                         attempts: f.attempts,
                     }
-                } else if e.stale {
+                } else if r.stale() {
                     RouteState::Stale
-                } else if e.queued {
+                } else if r.queued() {
                     RouteState::Pending
-                } else if e
-                    .want
-                    .as_ref()
-                    .is_some_and(|t| self.links.forward(t).is_none())
-                {
+                } else if target.is_some_and(|t| self.links.forward(t).is_none()) {
                     RouteState::Unusable
                 } else {
                     RouteState::Installed
                 };
-                let installed = match &self.objects {
-                    Some(o) if e.nh != 0 => o.forward(e.nh),
-                    _ => e.have.as_deref().cloned(),
+                let installed = match (self.shared.states.get(r.have), &self.objects) {
+                    (Some(s), Some(o)) if s.nh != 0 => o.forward(s.nh),
+                    (s, _) => s.map(|s| s.forward.clone()),
                 };
                 FibEntry {
-                    prefix: *p,
-                    target: e.want.as_deref().cloned(),
+                    prefix,
+                    target: target.map(|t| (**t).clone()),
                     installed,
                     state,
                 }
@@ -1051,20 +1094,22 @@ impl Writer {
             }
         }
         if exit == ExitMode::RemoveRoutes {
-            for (_, _, e) in self.entries.iter_mut() {
-                e.want = None;
-                e.stale = false;
-            }
+            let (shared, objects) = (&mut self.shared, &mut self.objects);
+            self.routes.for_each(|_, r| {
+                shared.unwant(r.want, objects);
+                r.want = 0;
+                r.set_stale(false);
+                true
+            });
             self.converged = true;
             if let Some(o) = &mut self.objects {
                 o.mark_all();
             }
-            self.mark_all();
             self.flush();
             info!("FIB writer stopped, Twill's routes removed");
         } else {
             info!(
-                routes = self.entries.len(),
+                routes = self.routes.len(),
                 "FIB writer stopped, routes left in place"
             );
         }
@@ -1079,9 +1124,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_route_is_a_few_words() {
-        // the prefix (18 bytes), two shared handles, two object ids, flags
-        assert_eq!(std::mem::size_of::<Option<Entry>>(), 48);
+    fn a_queued_change_is_a_few_words() {
         // the prefix and one shared handle
         assert_eq!(std::mem::size_of::<RouteChange>(), 32);
     }
