@@ -532,6 +532,50 @@ fn update_ipv4_announce_and_withdraw() {
     assert_eq!(u.announced().ipv4.len(), 3);
 }
 
+/// An announcement framed around path attributes encoded beforehand:
+/// exact bytes, with and without ADD-PATH, and nothing written when the
+/// message would be too long.
+#[test]
+fn announcement_with_encoded_attributes() {
+    let attributes = hex("40010100 40020602010000fde9 400304c6120001");
+    let nlri = [
+        Nlri::new("198.18.8.0/22".parse().unwrap()),
+        Nlri::new("198.18.9.1/32".parse().unwrap()),
+    ];
+    let mut buf = BytesMut::new();
+    encode_announcement(&attributes, &nlri, &ctx4(), &mut buf).unwrap();
+    assert_eq!(
+        hex_of(&buf),
+        hex_of(&hex(&format!(
+            "{M} 0034 02 0000 0014 40010100 40020602010000fde9 400304c6120001 16c61208 20c6120901"
+        )))
+    );
+    let ap = Context {
+        add_path: FamilyFlags {
+            ipv4_unicast: true,
+            ipv6_unicast: false,
+        },
+        ..ctx4()
+    };
+    buf.clear();
+    encode_announcement(&attributes, &nlri[..1], &ap, &mut buf).unwrap();
+    assert_eq!(
+        hex_of(&buf),
+        hex_of(&hex(&format!(
+            "{M} 0033 02 0000 0014 40010100 40020602010000fde9 400304c6120001 00000000 16c61208"
+        )))
+    );
+    let many: Vec<Nlri4> = (0..1100u32)
+        .map(|i| Nlri::new(Ipv4Prefix::new(Ipv4Addr::from(0xc612_0000 | (i << 2)), 30).unwrap()))
+        .collect();
+    buf.clear();
+    assert!(matches!(
+        encode_announcement(&attributes, &many, &ctx4(), &mut buf),
+        Err(EncodeError::MessageTooLong { .. })
+    ));
+    assert!(buf.is_empty(), "nothing appended on error");
+}
+
 #[test]
 fn update_ipv4_add_path() {
     let c = Context {

@@ -147,7 +147,7 @@ fn export(rib: &mut Rib, peers: u32) -> usize {
     }
     ids.iter()
         .flat_map(|&id| rib.take_batches(PeerId(id), &ctx()).unwrap())
-        .map(|b| b.updates().len())
+        .map(|b| b.encoded(&ctx()).map_or(0, <[_]>::len))
         .sum()
 }
 
@@ -309,7 +309,10 @@ fn main() {
     let n = prefixes.len();
     let updates = updates(&prefixes);
     drop(prefixes);
-    report(&updates, n);
+    // `RIB_BENCH_REPORT=0`: criterion only (for a profiler's run).
+    if std::env::var_os("RIB_BENCH_REPORT").is_none_or(|v| v != "0") {
+        report(&updates, n);
+    }
 
     let mut c = Criterion::default()
         .sample_size(10)

@@ -596,24 +596,56 @@ impl Rib {
 
     /// The session with `id` is Established: send it the whole table.
     pub fn peer_up(&mut self, id: PeerId) -> Result<(), RibError> {
-        let p = self.peers.get_mut(&id).ok_or(RibError::UnknownPeer(id))?;
-        p.up = true;
-        self.leave_group(id);
-        self.sweep_attrs();
-        // A group of the same export whose whole table is queued and not
-        // sent yet (peers coming up together): its table is ours too.
-        let cfg = &self.peers[&id].config;
-        let joined = self
-            .groups
-            .iter_mut()
-            .find(|(_, g)| g.fresh && !g.filtered && same_export(&g.config, cfg));
-        if let Some((&gid, g)) = joined {
-            g.members.push(id);
+        self.peers_up(&[id])
+    }
+
+    /// The sessions of `ids` are Established: send each the whole table.
+    ///
+    /// Peers that come up together (the agent hands over those of one batch
+    /// of events) share their update groups: peers of the same export get
+    /// one group, whose whole table is exported once, the members' own
+    /// routes included (each member is left out of its own when its
+    /// UPDATEs are built). Brought up one by one, each peer that already
+    /// sent routes would start a group of its own, and every route
+    /// arriving before the groups merge would be queued once per group.
+    pub fn peers_up(&mut self, ids: &[PeerId]) -> Result<(), RibError> {
+        if let Some(&id) = ids.iter().find(|id| !self.peers.contains_key(id)) {
+            return Err(RibError::UnknownPeer(id));
+        }
+        for &id in ids {
+            self.leave_group(id);
             if let Some(p) = self.peers.get_mut(&id) {
-                p.group = Some(gid);
+                p.up = true;
             }
-        } else {
-            self.start_group(id);
+        }
+        self.sweep_attrs();
+        // Groups started here are exported once all their members joined.
+        let mut started = Vec::new();
+        for &id in ids {
+            let Some(p) = self.peers.get(&id) else {
+                continue;
+            };
+            if p.group.is_some() {
+                continue; // named twice
+            }
+            // A group of the same export whose whole table is queued and
+            // not sent yet (peers coming up together): its table is ours
+            // too.
+            let joined = self
+                .groups
+                .iter_mut()
+                .find(|(_, g)| g.fresh && !g.filtered && same_export(&g.config, &p.config));
+            if let Some((&gid, g)) = joined {
+                g.members.push(id);
+                if let Some(p) = self.peers.get_mut(&id) {
+                    p.group = Some(gid);
+                }
+            } else {
+                started.push(self.new_group(id));
+            }
+        }
+        for gid in started {
+            self.export_table(gid);
         }
         Ok(())
     }
@@ -911,8 +943,9 @@ impl Rib {
             }
             table.release(pre);
         }
-        let results: Vec<Option<Attrs>> = if per_prefix {
-            prefixes
+        let mut added = 0usize;
+        if per_prefix {
+            let results: Vec<Option<Attrs>> = prefixes
                 .iter()
                 .map(|&(prefix, _)| {
                     let mut a = received.clone();
@@ -925,41 +958,63 @@ impl Rib {
                         PolicyVerdict::Reject => None,
                     }
                 })
-                .collect()
+                .collect();
+            for (&(prefix, path_id), accepted) in prefixes.iter().zip(results) {
+                match accepted {
+                    Some(attrs) => {
+                        out.accepted += 1;
+                        let path = Path {
+                            attrs,
+                            peer,
+                            path_id,
+                        };
+                        added += usize::from(self.insert_path(prefix, path, None));
+                    }
+                    None => {
+                        out.rejected_policy += 1;
+                        self.withdraw_path(peer, prefix, path_id);
+                    }
+                }
+            }
         } else {
-            // Prefix-independent policy: once for the whole UPDATE.
+            // Prefix-independent policy: once for the whole UPDATE, and
+            // the path's eligibility once too (it depends on the peer and
+            // the next hop only).
             let mut a = received;
             let ctx = RouteContext {
                 prefix: first_prefix,
                 source: &cfg.info,
             };
-            let shared = match policy::apply(cfg.import.as_ref(), kind, &ctx, &mut a) {
-                PolicyVerdict::Accept => Some(table.intern(a)),
-                PolicyVerdict::Reject => None,
-            };
-            let v = vec![shared.clone(); prefixes.len()];
-            if let Some(a) = shared {
-                table.release(a);
-            }
-            v
-        };
-        for (&(prefix, path_id), accepted) in prefixes.iter().zip(results) {
-            match accepted {
-                Some(attrs) => {
-                    out.accepted += 1;
-                    self.insert_path(
-                        prefix,
-                        Path {
-                            attrs,
+            match policy::apply(cfg.import.as_ref(), kind, &ctx, &mut a) {
+                PolicyVerdict::Accept => {
+                    let attrs = table.intern(a);
+                    let eligible = self.decide().eligible(&Path {
+                        attrs: Arc::clone(&attrs),
+                        peer,
+                        path_id: 0,
+                    });
+                    out.accepted += prefixes.len();
+                    for &(prefix, path_id) in prefixes {
+                        let path = Path {
+                            attrs: Arc::clone(&attrs),
                             peer,
                             path_id,
-                        },
-                    );
+                        };
+                        added += usize::from(self.insert_path(prefix, path, Some(eligible)));
+                    }
+                    self.attrs.release(attrs);
                 }
-                None => {
-                    out.rejected_policy += 1;
-                    self.withdraw_path(peer, prefix, path_id);
+                PolicyVerdict::Reject => {
+                    out.rejected_policy += prefixes.len();
+                    for &(prefix, path_id) in prefixes {
+                        self.withdraw_path(peer, prefix, path_id);
+                    }
                 }
+            }
+        }
+        if added > 0 {
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.accepted += added;
             }
         }
     }
@@ -986,14 +1041,16 @@ impl Rib {
             match policy::apply(import.as_ref(), info.kind, &ctx, &mut a) {
                 PolicyVerdict::Accept => {
                     let a = self.attrs.intern(a);
-                    self.insert_path(
-                        prefix,
-                        Path {
-                            attrs: a,
-                            peer,
-                            path_id,
-                        },
-                    );
+                    let path = Path {
+                        attrs: a,
+                        peer,
+                        path_id,
+                    };
+                    if self.insert_path(prefix, path, None) {
+                        if let Some(p) = self.peers.get_mut(&peer) {
+                            p.accepted += 1;
+                        }
+                    }
                 }
                 PolicyVerdict::Reject => {
                     self.withdraw_path(peer, prefix, path_id);
@@ -1006,14 +1063,16 @@ impl Rib {
     /// Originate `prefix` with `attrs` (next hop normally [`NextHop::Local`]).
     pub fn originate(&mut self, prefix: Prefix, attrs: PathAttrs) {
         let attrs = self.attrs.intern(attrs);
-        self.insert_path(
-            prefix,
-            Path {
-                attrs,
-                peer: PeerId::LOCAL,
-                path_id: 0,
-            },
-        );
+        let path = Path {
+            attrs,
+            peer: PeerId::LOCAL,
+            path_id: 0,
+        };
+        if self.insert_path(prefix, path, None) {
+            if let Some(p) = self.peers.get_mut(&PeerId::LOCAL) {
+                p.accepted += 1;
+            }
+        }
     }
 
     /// Stop originating `prefix`.
@@ -1021,7 +1080,11 @@ impl Rib {
         self.withdraw_path(PeerId::LOCAL, prefix, 0)
     }
 
-    fn insert_path(&mut self, prefix: Prefix, path: Path) {
+    /// Store `path` for `prefix` and run the decision; `eligible`, when
+    /// the caller knows it, is the path's eligibility (RFC 4271 §9.1.2.1).
+    /// Returns whether the peer had no path for the prefix with that Path
+    /// Identifier before (its accepted count grows: the caller's to add).
+    fn insert_path(&mut self, prefix: Prefix, path: Path, eligible: Option<bool>) -> bool {
         let peer = path.peer;
         self.refreshed(peer, prefix, path.path_id);
         let decide = Decide {
@@ -1035,7 +1098,7 @@ impl Rib {
         // decided before it is stored, so its memory is only written.
         let export_copy = (!self.groups.is_empty()).then(|| path.clone());
         let new = |p: &Path| {
-            let eligible = decide.eligible(p);
+            let eligible = eligible.unwrap_or_else(|| decide.eligible(p));
             let sel = Selected {
                 best: eligible.then_some((p.peer, p.path_id, Arc::as_ptr(&p.attrs))),
                 next_hops: if eligible {
@@ -1068,15 +1131,15 @@ impl Rib {
                 (before, after, replaced, best)
             }
         };
-        match replaced {
-            Some(old) => self.attrs.release(old),
-            None => {
-                if let Some(p) = self.peers.get_mut(&peer) {
-                    p.accepted += 1;
-                }
+        let added = match replaced {
+            Some(old) => {
+                self.attrs.release(old);
+                false
             }
-        }
+            None => true,
+        };
         self.changed(prefix, before, after, best);
+        added
     }
 
     /// Withdraw a path; `true` if it existed.
@@ -1604,7 +1667,7 @@ impl Rib {
         ctx: &bgp::wire::Context,
     ) -> Result<Vec<Bytes>, RibError> {
         let mut out = Vec::new();
-        for b in self.take_batches(peer, ctx)? {
+        for b in self.take_drained(peer, ctx, true)? {
             out.extend_from_slice(b.encoded(ctx)?);
         }
         Ok(out)
@@ -1616,6 +1679,16 @@ impl Rib {
         &mut self,
         peer: PeerId,
         ctx: &bgp::wire::Context,
+    ) -> Result<Vec<Arc<Batch>>, RibError> {
+        self.take_drained(peer, ctx, false)
+    }
+
+    /// [`Rib::take_batches`]; `encode`: the batches are wanted as messages.
+    fn take_drained(
+        &mut self,
+        peer: PeerId,
+        ctx: &bgp::wire::Context,
+        encode: bool,
     ) -> Result<Vec<Arc<Batch>>, RibError> {
         let p = self.peers.get(&peer).ok_or(RibError::UnknownPeer(peer))?;
         let Some(mut gid) = p.group else {
@@ -1631,7 +1704,7 @@ impl Rib {
         if let Some(g) = self.groups.get_mut(&gid) {
             g.ctx = Some(*ctx);
             if g.out.has_queued() {
-                self.drain(gid);
+                self.drain(gid, encode);
             }
         }
         self.merge(gid);
@@ -1647,6 +1720,13 @@ impl Rib {
 impl Rib {
     /// Start a group with `id` alone and its whole table queued.
     fn start_group(&mut self, id: PeerId) -> GroupId {
+        let gid = self.new_group(id);
+        self.export_table(gid);
+        gid
+    }
+
+    /// A group with `id` alone and nothing queued yet.
+    fn new_group(&mut self, id: PeerId) -> GroupId {
         let gid = self.next_group;
         self.next_group = self.next_group.wrapping_add(1);
         let Some(p) = self.peers.get_mut(&id) else {
@@ -1659,7 +1739,6 @@ impl Rib {
         }
         self.groups.insert(gid, g);
         self.count_path_groups();
-        self.export_table(gid);
         gid
     }
 
@@ -1721,8 +1800,10 @@ impl Rib {
         Some(new)
     }
 
-    /// Build the UPDATEs of group `gid`'s queued changes for each member.
-    fn drain(&mut self, gid: GroupId) {
+    /// Build the UPDATEs of group `gid`'s queued changes for each member;
+    /// `encode`: the members' own views as messages at once (they are
+    /// taken encoded).
+    fn drain(&mut self, gid: GroupId, encode: bool) {
         let Some(g) = self.groups.get_mut(&gid) else {
             return;
         };
@@ -1730,14 +1811,19 @@ impl Rib {
             return;
         };
         g.fresh = false;
-        let views = g.out.take_views(&ctx, &g.members);
-        let shared = (!views.shared.is_empty()).then(|| Batch::new(views.shared));
+        let views = g.out.take_views(&ctx, &g.members, true);
+        let shared = match views.shared_messages {
+            Some(Ok(msgs)) if msgs.is_empty() => None,
+            Some(msgs) => Some(Batch::from_messages(msgs, &ctx)),
+            None => (!views.shared.is_empty()).then(|| Batch::new(views.shared)),
+        };
         // Members with UPDATEs of their own get them (moved, not copied);
         // every other member shares one batch.
         let mut own: HashMap<PeerId, Vec<Update>> = views.members.into_iter().collect();
         for &m in &g.members {
             let batch = match own.remove(&m) {
                 Some(u) if u.is_empty() => None,
+                Some(u) if encode => Some(Batch::encoded_now(u, &ctx)),
                 Some(u) => Some(Batch::new(u)),
                 None => shared.clone(),
             };
@@ -1747,23 +1833,35 @@ impl Rib {
         }
     }
 
-    /// Merge group `gid` into an older group of the same export and
-    /// encoding when both are drained (they then advertise the same).
+    /// Merge group `gid` with another group of the same export and
+    /// encoding when both are drained (they then advertise the same): `gid`
+    /// into the other when `gid` has not been merged yet, or a group still
+    /// waiting for a merge into `gid`. A group waits while a group of the
+    /// same export and encoding exists that was not drained when it tried
+    /// (the peers of one flush are drained one after the other, in an
+    /// order that does not change from flush to flush).
     fn merge(&mut self, gid: GroupId) {
         let Some(g) = self.groups.get(&gid) else {
             return;
         };
-        if !g.unmerged || g.fresh || g.out.has_queued() {
+        if g.fresh || g.out.has_queued() {
             return;
         }
         let into = self
             .groups
             .iter()
-            .find(|&(&other, h)| other != gid && h.can_absorb(g))
+            .find(|&(&other, h)| other != gid && (g.unmerged || h.unmerged) && h.can_absorb(g))
             .map(|(&other, _)| other);
         let Some(into) = into else {
-            if let Some(g) = self.groups.get_mut(&gid) {
-                g.unmerged = false;
+            if g.unmerged
+                && !self
+                    .groups
+                    .iter()
+                    .any(|(&other, h)| other != gid && h.may_absorb(g))
+            {
+                if let Some(g) = self.groups.get_mut(&gid) {
+                    g.unmerged = false;
+                }
             }
             return;
         };

@@ -15,9 +15,10 @@
 //!
 //! A peer that comes up starts its own group with the whole table queued,
 //! or joins a group of the same export that was started in the same round
-//! and not sent yet. Once its table is sent, it joins an older group with
-//! the same export whose queue is drained too: both then hold exactly the
-//! export of the same Loc-RIB.
+//! and not sent yet; peers that come up together start one group
+//! ([`crate::rib::Rib::peers_up`]). Once its table is sent, it joins an
+//! older group with the same export whose queue is drained too: both then
+//! hold exactly the export of the same Loc-RIB.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -56,7 +57,8 @@ pub(crate) struct UpdateGroup {
     /// Started by a peer coming up, its whole-table load not taken yet:
     /// another peer of the same export that comes up may join it.
     pub(crate) fresh: bool,
-    /// Not yet compared with the older groups for a merge.
+    /// Looking for a group to merge with: new, or a group it may merge
+    /// with was not drained when it tried (see `Rib::merge`).
     pub(crate) unmerged: bool,
     /// A group of one member whose own routes were left out of its
     /// Adj-RIB-Out (a peer sending a full table does not also hold it as
@@ -117,12 +119,19 @@ impl UpdateGroup {
     /// same Loc-RIB, each apart from its filtered member's own routes,
     /// which the other group holds).
     pub(crate) fn can_absorb(&self, other: &UpdateGroup) -> bool {
-        self.ctx.is_some()
-            && self.ctx == other.ctx
-            && !self.fresh
+        !self.fresh
             && !other.fresh
             && !self.out.has_queued()
             && !other.out.has_queued()
+            && self.may_absorb(other)
+    }
+
+    /// Whether `other` may be merged into this group once both queues are
+    /// drained: the same export and encoding, and the same Path
+    /// Identifiers.
+    pub(crate) fn may_absorb(&self, other: &UpdateGroup) -> bool {
+        self.ctx.is_some()
+            && self.ctx == other.ctx
             && same_export(&self.config, &other.config)
             // Members told other Path Identifiers for the same paths
             // cannot share what they are told next (RFC 7911 §3).
@@ -148,41 +157,85 @@ pub(crate) fn same_export(a: &PeerConfig, b: &PeerConfig) -> bool {
 /// shared by every member that is sent the same, and encoded once.
 #[derive(Debug)]
 pub struct Batch {
-    updates: Vec<Update>,
+    /// The UPDATEs; for a batch encoded when it was built, decoded from
+    /// the messages on first use.
+    updates: OnceLock<Vec<Update>>,
     encoded: OnceLock<Result<Vec<Bytes>, EncodeError>>,
+    /// The encode context of a batch encoded when it was built.
+    ctx: Option<Context>,
 }
 
 impl Batch {
     pub(crate) fn new(updates: Vec<Update>) -> Arc<Self> {
         Arc::new(Batch {
-            updates,
+            updates: OnceLock::from(updates),
             encoded: OnceLock::new(),
+            ctx: None,
+        })
+    }
+
+    /// A batch encoded at once with `ctx`, keeping only the messages: the
+    /// UPDATEs of one member's own view (the changes of a drain without
+    /// the member's own routes) are its alone, and as messages take a
+    /// third of the memory; a drain builds one for every member that is
+    /// the source of a change, all alive until each member takes its own.
+    pub(crate) fn encoded_now(updates: Vec<Update>, ctx: &Context) -> Arc<Self> {
+        Arc::new(Batch {
+            updates: OnceLock::new(),
+            encoded: OnceLock::from(encode(&updates, ctx)),
+            ctx: Some(*ctx),
+        })
+    }
+
+    /// A batch of messages packed and encoded with `ctx` as they were
+    /// built (a whole table: [`crate::adj_rib_out::Views::shared_messages`]).
+    pub(crate) fn from_messages(
+        messages: Result<Vec<Bytes>, EncodeError>,
+        ctx: &Context,
+    ) -> Arc<Self> {
+        Arc::new(Batch {
+            updates: OnceLock::new(),
+            encoded: OnceLock::from(messages),
+            ctx: Some(*ctx),
         })
     }
 
     /// The UPDATEs.
     pub fn updates(&self) -> &[Update] {
-        &self.updates
+        self.updates.get_or_init(|| {
+            let (Some(ctx), Some(Ok(msgs))) = (&self.ctx, self.encoded.get()) else {
+                return Vec::new();
+            };
+            // Messages this crate encoded: they decode.
+            msgs.iter()
+                .filter_map(|m| match bgp::wire::decode_message(m, ctx) {
+                    Ok(bgp::wire::Message::Update(u)) => Some(u),
+                    _ => None,
+                })
+                .collect()
+        })
     }
 
     /// The UPDATEs as BGP messages (header included), encoded on first use
     /// with `ctx`, every member's encode context.
     pub fn encoded(&self, ctx: &Context) -> Result<&[Bytes], EncodeError> {
         self.encoded
-            .get_or_init(|| {
-                // One buffer per message, sized by the encoder: each is
-                // freed once every member's connection has written it.
-                self.updates
-                    .iter()
-                    .map(|u| {
-                        let mut buf = bytes::BytesMut::new();
-                        u.encode_message(ctx, &mut buf)?;
-                        Ok(buf.freeze())
-                    })
-                    .collect()
-            })
+            .get_or_init(|| encode(self.updates(), ctx))
             .as_ref()
             .map(Vec::as_slice)
             .map_err(Clone::clone)
     }
+}
+
+/// `updates` as BGP messages, one buffer per message, sized by the
+/// encoder: each is freed once every member's connection has written it.
+fn encode(updates: &[Update], ctx: &Context) -> Result<Vec<Bytes>, EncodeError> {
+    updates
+        .iter()
+        .map(|u| {
+            let mut buf = bytes::BytesMut::new();
+            u.encode_message(ctx, &mut buf)?;
+            Ok(buf.freeze())
+        })
+        .collect()
 }

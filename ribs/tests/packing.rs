@@ -992,3 +992,96 @@ fn changes_before_a_whole_table_load_is_sent() {
     assert_eq!(out.get(slash24(0), 0), None);
     assert_eq!(out.len(), 3);
 }
+
+/// A whole table packed straight into messages (what a session is sent)
+/// is byte for byte what the UPDATEs packed from the same load encode to:
+/// IPv4 with NEXT_HOP, IPv6 in MP_REACH_NLRI, IPv4 with an IPv6 next hop
+/// (RFC 8950), ADD-PATH Path Identifiers (RFC 7911) and Extended Messages
+/// (RFC 8654); sets with communities; enough prefixes for several messages.
+#[test]
+fn whole_table_messages_are_the_updates_encoded() {
+    let with_communities = |nh: NextHop, asns: &[u32]| -> Attrs {
+        Arc::new(PathAttrs {
+            next_hop: nh,
+            as_path: AsPath::sequence(asns.to_vec()),
+            communities: (0..40).map(|i| Community(0xfde8_0000 | i)).collect(),
+            ..PathAttrs::local()
+        })
+    };
+    let sets = vec![
+        v4_nh(&[65001]),
+        with_communities(NextHop::V4(NH4), &[65002, 65003]),
+        v6_nh(&[65004], false),
+        with_communities(
+            NextHop::V6 {
+                global: NH6,
+                link_local: Some(LL6),
+            },
+            &[65005],
+        ),
+    ];
+    let v4 = |i: u32| match slash24(i) {
+        Prefix::V4(p) => p,
+        Prefix::V6(_) => unreachable!(),
+    };
+    let v6 = |i: u32| match slash48(i) {
+        Prefix::V6(p) => p,
+        Prefix::V4(_) => unreachable!(),
+    };
+    // 3,000 IPv4 prefixes over all four sets (those of the IPv6 next hops
+    // are sent only with RFC 8950), 2,000 IPv6 prefixes over the last two.
+    let mut out = AdjRibOut::new();
+    out.load(
+        sets,
+        (0..3000).map(|i| (v4(i), i % 4)).collect(),
+        (0..2000).map(|i| (v6(i), 2 + i % 2)).collect(),
+    );
+    let contexts = [
+        ("IPv4 and IPv6", ctx_4oct()),
+        (
+            "RFC 8950",
+            Context {
+                extended_next_hop_ipv4: true,
+                ..ctx_4oct()
+            },
+        ),
+        (
+            "ADD-PATH",
+            Context {
+                add_path: bgp::wire::FamilyFlags {
+                    ipv4_unicast: true,
+                    ipv6_unicast: true,
+                },
+                ..ctx_4oct()
+            },
+        ),
+        (
+            "Extended Messages, two-octet AS",
+            Context {
+                extended_message: true,
+                ..ctx4()
+            },
+        ),
+    ];
+    for (name, ctx) in contexts {
+        let updates = out.clone().take_views(&ctx, &[], false).shared;
+        let expected: Vec<Vec<u8>> = updates
+            .iter()
+            .map(|u| Message::Update(u.clone()).to_bytes(&ctx).unwrap().to_vec())
+            .collect();
+        let got: Vec<Vec<u8>> = out
+            .clone()
+            .take_views(&ctx, &[], true)
+            .shared_messages
+            .expect("a whole table comes as messages")
+            .unwrap()
+            .iter()
+            .map(|m| m.to_vec())
+            .collect();
+        assert!(expected.len() >= 4, "{name}: {} messages", expected.len());
+        assert_eq!(got.len(), expected.len(), "{name}");
+        for (k, (g, e)) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(g, e, "{name}: message {k}");
+        }
+    }
+}

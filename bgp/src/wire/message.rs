@@ -18,6 +18,7 @@ use super::context::Context;
 use super::error::{
     code, header_subcode, route_refresh_subcode, DecodeError, EncodeError, ErrorKind, Verdict,
 };
+use super::nlri::{encode_nlri, nlri_len, Nlri4};
 use super::notification::Notification;
 use super::open::Open;
 use super::parse::Fail;
@@ -308,6 +309,37 @@ fn encode_framed(
         buf.truncate(start);
     }
     r
+}
+
+/// Encode an UPDATE that withdraws nothing and announces `nlri` (IPv4,
+/// in the NLRI field) with path attributes already encoded: `attributes`
+/// is the Path Attributes field exactly as it goes on the wire (RFC 4271
+/// §4.3), for a sender that encodes one attribute set once and announces
+/// it in many messages. On error nothing is appended.
+pub fn encode_announcement(
+    attributes: &[u8],
+    nlri: &[Nlri4],
+    ctx: &Context,
+    buf: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let ap = ctx.add_path.ipv4_unicast;
+    let nlri_bytes: usize = nlri.iter().map(|e| nlri_len(e, ap)).sum();
+    let hint = 2 + 2 + attributes.len() + nlri_bytes;
+    encode_framed(MessageType::Update, hint, ctx, buf, |buf| {
+        // Withdrawn Routes Length: none.
+        buf.put_u16(0);
+        let at = buf.len();
+        buf.put_u16(0);
+        patch_u16(
+            buf,
+            at,
+            attributes.len(),
+            "update.total_path_attribute_length",
+        )?;
+        buf.put_slice(attributes);
+        encode_nlri(nlri, ap, buf);
+        Ok(())
+    })
 }
 
 impl Update {

@@ -38,7 +38,7 @@ pub use capability::{
 };
 pub use context::{Context, DecodeContext, EncodeContext, Family, FamilyFlags};
 pub use error::{DecodeError, EncodeError, ErrorKind, Verdict};
-pub use message::{decode_message, frame, Message, MessageType, MARKER};
+pub use message::{decode_message, encode_announcement, frame, Message, MessageType, MARKER};
 pub use nlri::{Ipv4Prefix, Ipv6Prefix, Nlri, Nlri4, Nlri6};
 pub use notification::Notification;
 pub use open::Open;

@@ -39,9 +39,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use bgp::wire::{
-    AttributeValue, Context, Family, MpNextHop, MpNlri, MpReachNlri, MpUnreachNlri, Nlri, Nlri4,
-    Nlri6, PathAttribute, Update, HEADER_LEN,
+    AttributeValue, Context, EncodeError, Family, MpNextHop, MpNlri, MpReachNlri, MpUnreachNlri,
+    Nlri, Nlri4, Nlri6, PathAttribute, Update, HEADER_LEN,
 };
+use bytes::Bytes;
 
 use crate::attrs::{Attrs, NextHop};
 use crate::peer::PeerId;
@@ -49,6 +50,7 @@ use crate::prefix::{Ipv4Prefix, Ipv6Prefix, Prefix};
 
 mod base;
 mod compact;
+mod wire;
 use base::Base;
 
 /// Withdrawn Routes Length and Total Path Attribute Length (RFC 4271 §4.3).
@@ -141,6 +143,9 @@ pub struct Views {
     pub shared: Vec<Update>,
     /// Members with UPDATEs of their own.
     pub members: Vec<(PeerId, Vec<Update>)>,
+    /// A whole table for every member, packed straight into messages
+    /// (`shared` is then empty): see [`AdjRibOut::take_views`].
+    pub shared_messages: Option<Result<Vec<Bytes>, EncodeError>>,
 }
 
 /// The Adj-RIB-Out of one peer or update group.
@@ -458,7 +463,7 @@ impl AdjRibOut {
     /// `ctx`. Each UPDATE encodes to at most `ctx.max_message_len()`
     /// octets. The Adj-RIB-Out then holds what these UPDATEs advertise.
     pub fn take_updates(&mut self, ctx: &Context) -> Vec<Update> {
-        self.take_views(ctx, &[]).shared
+        self.take_views(ctx, &[], false).shared
     }
 
     /// Drain the queue into UPDATEs for the `members` of an update group,
@@ -466,7 +471,12 @@ impl AdjRibOut {
     /// whatever its source; a member is not told the routes that came from
     /// itself (RFC 4271 §9.2), so a member that is the source of a changed
     /// route gets UPDATEs of its own and the others share one list.
-    pub fn take_views(&mut self, ctx: &Context, members: &[PeerId]) -> Views {
+    ///
+    /// With `wire`, a new session's whole table (when it is all there is
+    /// to send) comes as encoded messages in [`Views::shared_messages`]:
+    /// the same messages as the UPDATEs would encode to, built without
+    /// them.
+    pub fn take_views(&mut self, ctx: &Context, members: &[PeerId], wire: bool) -> Views {
         let mut groups = Groups::new(ctx);
         if self.base.queued
             && self.queue.is_empty()
@@ -474,10 +484,16 @@ impl AdjRibOut {
         {
             // A new session's whole table, from none of the members: one
             // view, packed straight from the load.
+            if wire {
+                return Views {
+                    shared_messages: Some(self.pack_load_wire(&mut groups, ctx)),
+                    ..Views::default()
+                };
+            }
             let shared = self.pack_load(&mut groups, ctx);
             return Views {
                 shared,
-                members: Vec::new(),
+                ..Views::default()
             };
         }
         let queue = std::mem::take(&mut self.queue);
@@ -659,6 +675,30 @@ impl AdjRibOut {
     /// every member is sent all of it: the routes go straight to their
     /// attribute sets (vectors allocated once), in load order.
     fn pack_load(&mut self, groups: &mut Groups<'_>, ctx: &Context) -> Vec<Update> {
+        self.distribute_load(groups, ctx);
+        let mut out = Vec::new();
+        groups.pack(ctx, ctx.max_message_len(), &mut out, true);
+        out
+    }
+
+    /// [`AdjRibOut::pack_load`] into encoded messages.
+    fn pack_load_wire(
+        &mut self,
+        groups: &mut Groups<'_>,
+        ctx: &Context,
+    ) -> Result<Vec<Bytes>, EncodeError> {
+        self.distribute_load(groups, ctx);
+        let mut msgs = wire::Messages::default();
+        let max = ctx.max_message_len();
+        for g in &mut groups.list {
+            g.pack_wire(ctx, max, &mut msgs)?;
+        }
+        Ok(msgs.into_vec())
+    }
+
+    /// The whole-table store's routes handed to the sets they are sent
+    /// with, in prefix order within each set.
+    fn distribute_load(&mut self, groups: &mut Groups<'_>, ctx: &Context) {
         let ap4 = ctx.add_path.ipv4_unicast;
         let ap6 = ctx.add_path.ipv6_unicast;
         let (admits, counts) = self.admit_load(groups, ap4, ap6);
@@ -684,9 +724,6 @@ impl AdjRibOut {
                 });
             }
         }
-        let mut out = Vec::new();
-        groups.pack(ctx, ctx.max_message_len(), &mut out, true);
-        out
     }
 
     /// The records of a whole-table load: all announcements.

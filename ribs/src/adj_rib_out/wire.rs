@@ -1,0 +1,123 @@
+//! A whole table packed straight into UPDATE messages: each attribute set's
+//! path attributes are encoded once and copied into every message that
+//! announces it (RFC 4271 §4.3), instead of an [`Update`] value per message
+//! with its own copy of the attribute list, encoded afterwards.
+
+use bgp::wire::{encode_announcement, AttributeValue, Context, EncodeError, PathAttribute, Update};
+use bytes::{Bytes, BytesMut};
+
+use super::{nlri_len, split, Carry, Group};
+use crate::attrs::NextHop;
+
+/// Messages are written into chunks of this many octets (or one message,
+/// if larger): one allocation per chunk, not per message. A chunk is freed
+/// once every message in it has been written and dropped.
+const CHUNK: usize = 64 * 1024;
+
+/// Encoded messages, written one after the other into shared chunks.
+#[derive(Debug, Default)]
+pub(super) struct Messages {
+    buf: BytesMut,
+    out: Vec<Bytes>,
+}
+
+impl Messages {
+    /// Append the message `encode` writes; `max` is the largest it can be.
+    fn push(
+        &mut self,
+        max: usize,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError>,
+    ) -> Result<(), EncodeError> {
+        if self.buf.capacity() - self.buf.len() < max {
+            self.buf.reserve(CHUNK.max(max));
+        }
+        encode(&mut self.buf)?;
+        self.out.push(self.buf.split().freeze());
+        Ok(())
+    }
+
+    /// The messages, in the order written.
+    pub(super) fn into_vec(self) -> Vec<Bytes> {
+        self.out
+    }
+}
+
+impl Group {
+    /// The set's prefixes cut into messages, as [`Group::pack`] cuts them
+    /// into UPDATEs (same messages, same order). IPv4 prefixes with a
+    /// NEXT_HOP attribute, the bulk of any table, are framed around the
+    /// set's attributes encoded once; prefixes carried in MP_REACH_NLRI
+    /// (each message its own attribute) go through [`Update`] values.
+    pub(super) fn pack_wire(
+        &mut self,
+        ctx: &Context,
+        max: usize,
+        msgs: &mut Messages,
+    ) -> Result<(), EncodeError> {
+        if let (Carry::NextHop, NextHop::V4(nh), true) =
+            (self.v4, self.next_hop, self.nlri6.is_empty())
+        {
+            let nlri4 = std::mem::take(&mut self.nlri4);
+            if nlri4.is_empty() {
+                return Ok(());
+            }
+            let attributes =
+                self.encode_attributes(PathAttribute::new(AttributeValue::NextHop(nh)), ctx)?;
+            let ap = ctx.add_path.ipv4_unicast;
+            let (v4, base) = (self.v4, self.wire_len);
+            let runs = split(
+                &nlri4,
+                |e| nlri_len(e.prefix.len(), ap),
+                |n| v4.total(base, n),
+                max,
+            );
+            for (a, b) in runs {
+                msgs.push(max, |buf| {
+                    encode_announcement(&attributes, &nlri4[a..b], ctx, buf)
+                })?;
+            }
+            return Ok(());
+        }
+        let mut updates = Vec::new();
+        self.pack(ctx, max, &mut updates, true);
+        encode_all(&updates, ctx, msgs)
+    }
+
+    /// The Path Attributes field of the set's messages: its attributes
+    /// with `extra` in type-code order (RFC 4271 §5: SHOULD be ordered by
+    /// type code), as [`Group::pack`] inserts it.
+    fn encode_attributes(
+        &self,
+        extra: PathAttribute,
+        ctx: &Context,
+    ) -> Result<BytesMut, EncodeError> {
+        let tc = extra.type_code();
+        let at = self
+            .wire
+            .iter()
+            .position(|a| a.type_code() > tc)
+            .unwrap_or(self.wire.len());
+        let mut buf = BytesMut::with_capacity(self.wire_len + extra.wire_len(ctx));
+        for a in &self.wire[..at] {
+            a.encode(ctx, &mut buf)?;
+        }
+        extra.encode(ctx, &mut buf)?;
+        for a in &self.wire[at..] {
+            a.encode(ctx, &mut buf)?;
+        }
+        Ok(buf)
+    }
+}
+
+/// The messages of `updates`, encoded into shared chunks.
+pub(super) fn encode_all(
+    updates: &[Update],
+    ctx: &Context,
+    msgs: &mut Messages,
+) -> Result<(), EncodeError> {
+    let max = ctx.max_message_len();
+    for u in updates {
+        msgs.push(max, |buf| u.encode_message(ctx, buf))?;
+    }
+    Ok(())
+}
