@@ -378,6 +378,68 @@ fn peers_coming_up_one_by_one_with_routes_of_their_own_end_in_one_group() {
     assert_eq!(sent(&mut rib, 6), ["-198.19.2.0/24"], "now its own");
 }
 
+#[test]
+fn peers_coming_up_together_with_routes_of_their_own_share_one_group() {
+    let mut rib = rib();
+    // Established in one batch of events: each sends its route before the
+    // batch brings them up in the RIB together.
+    for n in 2..=5u8 {
+        rib.add_peer(peer(n)).unwrap();
+        let own = format!("198.19.{n}.0/24");
+        from(&mut rib, n, &announce(&[&own], &[65100 + u32::from(n)], n));
+    }
+    let ids: Vec<PeerId> = (2..=5u32).map(PeerId).collect();
+    rib.peers_up(&ids).unwrap();
+    // One group and one table export, not a group per peer that already
+    // sent routes.
+    assert_eq!(rib.update_groups(), (1, 4));
+    for n in 2..=5u8 {
+        let others: Vec<String> = (2..=5u8)
+            .filter(|&m| m != n)
+            .map(|m| format!("+198.19.{m}.0/24 [65000, {}]", 65100 + u32::from(m)))
+            .collect();
+        let mut got = sent(&mut rib, n);
+        got.sort();
+        assert_eq!(got, others, "peer {n}: never its own route");
+    }
+    assert_eq!(rib.update_groups(), (1, 4));
+    // Later routes too: to every member but the source.
+    from(&mut rib, 3, &announce(&["198.19.9.0/24"], &[65103], 3));
+    for n in [2u8, 4, 5] {
+        assert_eq!(
+            sent(&mut rib, n),
+            ["+198.19.9.0/24 [65000, 65103]"],
+            "peer {n}"
+        );
+    }
+    assert_eq!(sent(&mut rib, 3), Vec::<String>::new());
+}
+
+#[test]
+fn groups_merge_whichever_member_takes_its_updates_first() {
+    let mut rib = rib();
+    up(&mut rib, &[2]);
+    assert_eq!(sent(&mut rib, 2), Vec::<String>::new());
+    // Peer 3 comes up and sends a route: queued for peer 2's group.
+    up(&mut rib, &[3]);
+    from(&mut rib, 3, &announce(&["198.19.3.0/24"], &[65103], 3));
+    // Peer 3 takes first: its group is drained, peer 2's is not yet, so
+    // they cannot merge now; once peer 2 takes, they do.
+    assert_eq!(sent(&mut rib, 3), Vec::<String>::new());
+    assert_eq!(rib.update_groups(), (2, 2));
+    assert_eq!(sent(&mut rib, 2), ["+198.19.3.0/24 [65000, 65103]"]);
+    assert_eq!(
+        rib.update_groups(),
+        (1, 2),
+        "merged when the second drained"
+    );
+    // One group from now on, each member still never told its own.
+    from(&mut rib, 2, &announce(&["198.19.2.0/24"], &[65102], 2));
+    assert_eq!(sent(&mut rib, 3), ["+198.19.2.0/24 [65000, 65102]"]);
+    assert_eq!(sent(&mut rib, 2), Vec::<String>::new());
+    assert_eq!(rib.update_groups(), (1, 2));
+}
+
 mod model {
     use std::collections::BTreeMap;
 

@@ -68,6 +68,29 @@ use super::render;
 /// written): batching many small UPDATEs into few large ones.
 const BATCH: usize = 512;
 
+/// A batch also ends once this many peers sent UPDATEs in it. A drain of
+/// an update group builds the UPDATEs once for the members that sent none
+/// of the changed routes and once more for each member that sent some
+/// (its own routes left out, RFC 4271 §9.2), so a batch with routes from
+/// many members of one group (sessions coming up together, each with its
+/// table) costs memory in the product of the two. A full table from one
+/// peer still comes in batches of [`BATCH`].
+const SOURCES: usize = 16;
+
+/// Counts the peers that sent UPDATEs in a batch (see [`SOURCES`]).
+#[derive(Debug, Default)]
+struct Sources(Vec<IpAddr>);
+
+impl Sources {
+    /// Notes `ev`'s peer if it is an UPDATE; whether the batch is full.
+    fn note(&mut self, ev: &PeerEvent) -> bool {
+        if matches!(ev.event, SessionEvent::Update(_)) && !self.0.contains(&ev.peer) {
+            self.0.push(ev.peer);
+        }
+        self.0.len() >= SOURCES
+    }
+}
+
 /// FIB changes handed to the writer per message: enough to amortise the
 /// channel, few enough that the writer takes them in as they come.
 const FIB_CHUNK: usize = 8192;
@@ -164,6 +187,11 @@ pub struct RibTask {
     /// Originated prefixes that get an unreachable kernel route while no
     /// learned route is better (`originate[].unreachable`).
     unreachable: std::collections::HashSet<Prefix>,
+    /// Sessions Established in the current batch of events, brought up in
+    /// the RIB together before the batch's UPDATEs are taken
+    /// ([`Rib::peers_up`]: they share one update group and one table
+    /// export).
+    coming_up: Vec<PeerId>,
 }
 
 fn unix_now() -> Duration {
@@ -331,6 +359,7 @@ impl RibTask {
             stats: HashMap::new(),
             reported: HashMap::new(),
             unreachable,
+            coming_up: Vec::new(),
         }
     }
 
@@ -393,11 +422,16 @@ impl RibTask {
                 },
                 ev = io.events.recv() => {
                     let Some(ev) = ev else { break };
+                    let mut sources = Sources::default();
+                    let mut full = sources.note(&ev);
                     self.on_event(ev);
                     let mut n = 1;
-                    while n < BATCH {
+                    while n < BATCH && !full {
                         match io.events.try_recv() {
-                            Ok(ev) => self.on_event(ev),
+                            Ok(ev) => {
+                                full = sources.note(&ev);
+                                self.on_event(ev);
+                            }
                             Err(_) => break,
                         }
                         n += 1;
@@ -606,7 +640,7 @@ impl RibTask {
                 }
                 self.metrics
                     .session_state(peer, crate::api::model::SessionState::Established);
-                let _ = self.rib.peer_up(id);
+                self.coming_up.push(id);
                 self.emit("session", Some(peer), "Established".to_string());
             }
             SessionEvent::Down { reason, retention } => {
@@ -615,6 +649,7 @@ impl RibTask {
                     n.down(&reason, now, unix);
                 }
                 self.outbox.clear(peer);
+                self.coming_up.retain(|&p| p != id);
                 let text = super::neighbors::down_reason(&reason);
                 match retention {
                     RouteRetention::Flush => {
@@ -764,6 +799,7 @@ impl RibTask {
                 }),
             );
         }
+        self.bring_up();
         let _ = self.rib.peer_up(id);
         self.send_updates(peer, id);
         if enhanced {
@@ -840,8 +876,21 @@ impl RibTask {
         }
     }
 
+    /// Bring the sessions Established since the last flush up in the RIB,
+    /// together.
+    fn bring_up(&mut self) {
+        if self.coming_up.is_empty() {
+            return;
+        }
+        let ids = std::mem::take(&mut self.coming_up);
+        if let Err(e) = self.rib.peers_up(&ids) {
+            warn!("RIB: {e}");
+        }
+    }
+
     /// Hand on what the last events changed.
     async fn flush(&mut self) {
+        self.bring_up();
         if let Some(d) = &self.deferral {
             if d.is_over(Instant::now()) {
                 Box::pin(self.end_deferral()).await;
@@ -1255,5 +1304,37 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    fn event(n: u8, event: SessionEvent) -> PeerEvent {
+        PeerEvent {
+            peer: IpAddr::V4(Ipv4Addr::new(198, 18, 0, n)),
+            event,
+        }
+    }
+
+    fn update(n: u8) -> PeerEvent {
+        event(n, SessionEvent::Update(Box::default()))
+    }
+
+    #[test]
+    fn a_batch_is_full_once_its_updates_came_from_sources_peers() {
+        let mut s = Sources::default();
+        // Other events and a peer's further UPDATEs do not count.
+        assert!(!s.note(&event(1, SessionEvent::EndOfRib(Family::IPV4_UNICAST))));
+        assert!(!s.note(&event(2, SessionEvent::SweepStale(Family::IPV4_UNICAST))));
+        for n in 1..SOURCES as u8 {
+            assert!(!s.note(&update(n)), "{n} sources");
+            assert!(!s.note(&update(n)), "{n} sources, again");
+        }
+        assert!(s.note(&update(SOURCES as u8)));
+        assert_eq!(s.0.len(), SOURCES);
     }
 }
