@@ -12,7 +12,7 @@ use std::hash::BuildHasher;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use bgp::wire::attributes::flags;
+use bgp::wire::attributes::{default_flags, flags, ValueRef};
 use bgp::wire::{
     reconstruct_as4, Aggregator, AsPath, AttributeValue, Community, ExtendedCommunity,
     LargeCommunity, Origin, PathAttribute,
@@ -150,39 +150,44 @@ impl PathAttrs {
     /// does not fit two octets (RFC 6793 §4.2.2).
     pub fn to_wire(&self, four_octet_as: bool) -> Vec<PathAttribute> {
         let mut v = Vec::with_capacity(8);
-        v.push(PathAttribute::new(AttributeValue::Origin(self.origin)));
-        v.push(PathAttribute::new(AttributeValue::AsPath(
-            self.as_path.clone(),
-        )));
+        self.for_each_wire(four_octet_as, |flags, value| {
+            v.push(PathAttribute {
+                flags,
+                value: value.to_value(),
+            })
+        });
+        v
+    }
+
+    /// What [`PathAttrs::to_wire`] returns, borrowed: `f` is handed each
+    /// attribute's flags and value in the same order, nothing copied.
+    pub fn for_each_wire(&self, four_octet_as: bool, mut f: impl FnMut(u8, ValueRef<'_>)) {
+        let mut put = |v: ValueRef<'_>| f(default_flags(v.type_code()), v);
+        put(ValueRef::Value(&AttributeValue::Origin(self.origin)));
+        put(ValueRef::AsPath(&self.as_path));
         if let Some(m) = self.med {
-            v.push(PathAttribute::new(AttributeValue::MultiExitDisc(m)));
+            put(ValueRef::Value(&AttributeValue::MultiExitDisc(m)));
         }
         if let Some(l) = self.local_pref {
-            v.push(PathAttribute::new(AttributeValue::LocalPref(l)));
+            put(ValueRef::Value(&AttributeValue::LocalPref(l)));
         }
         if self.atomic_aggregate {
-            v.push(PathAttribute::new(AttributeValue::AtomicAggregate));
+            put(ValueRef::Value(&AttributeValue::AtomicAggregate));
         }
         if let Some(g) = self.aggregator {
-            v.push(PathAttribute::new(AttributeValue::Aggregator(g)));
+            put(ValueRef::Value(&AttributeValue::Aggregator(g)));
         }
         if !self.communities.is_empty() {
-            v.push(PathAttribute::new(AttributeValue::Communities(
-                self.communities.clone(),
-            )));
+            put(ValueRef::Communities(&self.communities));
         }
         if let Some(o) = self.originator_id {
-            v.push(PathAttribute::new(AttributeValue::OriginatorId(o)));
+            put(ValueRef::Value(&AttributeValue::OriginatorId(o)));
         }
         if !self.cluster_list.is_empty() {
-            v.push(PathAttribute::new(AttributeValue::ClusterList(
-                self.cluster_list.clone(),
-            )));
+            put(ValueRef::ClusterList(&self.cluster_list));
         }
         if !self.extended_communities.is_empty() {
-            v.push(PathAttribute::new(AttributeValue::ExtendedCommunities(
-                self.extended_communities.clone(),
-            )));
+            put(ValueRef::ExtendedCommunities(&self.extended_communities));
         }
         if !four_octet_as {
             let wide = |asn: u32| asn > u32::from(u16::MAX);
@@ -192,30 +197,22 @@ impl PathAttrs {
                 .iter()
                 .any(|s| s.asns.iter().any(|&a| wide(a)))
             {
-                v.push(PathAttribute::new(AttributeValue::As4Path(
-                    self.as_path.clone(),
-                )));
+                put(ValueRef::As4Path(&self.as_path));
             }
             if let Some(g) = self.aggregator.filter(|g| wide(g.asn)) {
-                v.push(PathAttribute::new(AttributeValue::As4Aggregator(g)));
+                put(ValueRef::Value(&AttributeValue::As4Aggregator(g)));
             }
         }
         if !self.large_communities.is_empty() {
-            v.push(PathAttribute::new(AttributeValue::LargeCommunities(
-                self.large_communities.clone(),
-            )));
+            put(ValueRef::LargeCommunities(&self.large_communities));
         }
         if let Some(o) = self.otc {
-            v.push(PathAttribute::new(AttributeValue::Otc(o)));
+            put(ValueRef::Value(&AttributeValue::Otc(o)));
         }
         for u in &self.unknown {
             // RFC 4271 §5: passed on with Partial set.
-            v.push(PathAttribute {
-                flags: u.flags | flags::PARTIAL,
-                value: u.value.clone(),
-            });
+            f(u.flags | flags::PARTIAL, ValueRef::Value(&u.value));
         }
-        v
     }
 }
 

@@ -1000,17 +1000,45 @@ fn changes_before_a_whole_table_load_is_sent() {
 /// (RFC 8654); sets with communities; enough prefixes for several messages.
 #[test]
 fn whole_table_messages_are_the_updates_encoded() {
+    // Every attribute a set can carry, an AS over two octets (AS4_PATH and
+    // AS4_AGGREGATOR towards a 2-octet-AS peer, RFC 6793 §4.2.2) and an
+    // unknown optional transitive attribute (passed on Partial).
     let with_communities = |nh: NextHop, asns: &[u32]| -> Attrs {
         Arc::new(PathAttrs {
             next_hop: nh,
             as_path: AsPath::sequence(asns.to_vec()),
+            med: Some(10),
+            local_pref: Some(200),
+            atomic_aggregate: true,
+            aggregator: Some(bgp::wire::Aggregator {
+                asn: 4_200_000_001,
+                address: NH4,
+            }),
             communities: (0..40).map(|i| Community(0xfde8_0000 | i)).collect(),
+            extended_communities: vec![bgp::wire::ExtendedCommunity([
+                0, 2, 0xfd, 0xe8, 0, 0, 0, 1,
+            ])],
+            large_communities: vec![bgp::wire::LargeCommunity {
+                global_admin: 4_200_000_001,
+                local_data_1: 1,
+                local_data_2: 2,
+            }],
+            originator_id: Some(NH4),
+            cluster_list: vec![NH4, Ipv4Addr::new(192, 0, 2, 2)],
+            otc: Some(65002),
+            unknown: vec![bgp::wire::PathAttribute {
+                flags: 0xc0,
+                value: AttributeValue::Unknown {
+                    type_code: 99,
+                    value: vec![1, 2, 3],
+                },
+            }],
             ..PathAttrs::local()
         })
     };
     let sets = vec![
         v4_nh(&[65001]),
-        with_communities(NextHop::V4(NH4), &[65002, 65003]),
+        with_communities(NextHop::V4(NH4), &[65002, 4_200_000_003]),
         v6_nh(&[65004], false),
         with_communities(
             NextHop::V6 {

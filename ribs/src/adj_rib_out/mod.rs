@@ -38,6 +38,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
+use bgp::wire::attributes::attribute_len;
 use bgp::wire::{
     AttributeValue, Context, EncodeError, Family, MpNextHop, MpNlri, MpReachNlri, MpUnreachNlri,
     Nlri, Nlri4, Nlri6, PathAttribute, Update, HEADER_LEN,
@@ -603,24 +604,20 @@ impl AdjRibOut {
         }
         let shared = members.is_empty() || members.iter().any(|m| !touched.contains(m));
         let mut views = Views::default();
-        let n = touched.len() + usize::from(shared);
-        let mut view = |m: PeerId, k: usize| {
+        let mut view = |m: PeerId| {
             let mut out = Vec::new();
             let (w4, w6) = groups.distribute(&rec4, &rec6, m);
             let max = ctx.max_message_len();
             pack_withdrawn4(w4, ap4, max, &mut out);
             pack_withdrawn6(w6, ap6, max, &mut out);
-            groups.pack(ctx, max, &mut out, k + 1 == n);
+            groups.pack(ctx, max, &mut out);
             out
         };
-        let mut k = 0;
         if shared {
-            views.shared = view(NOBODY, k);
-            k += 1;
+            views.shared = view(NOBODY);
         }
         for m in touched {
-            views.members.push((m, view(m, k)));
-            k += 1;
+            views.members.push((m, view(m)));
         }
         views
     }
@@ -677,7 +674,7 @@ impl AdjRibOut {
     fn pack_load(&mut self, groups: &mut Groups<'_>, ctx: &Context) -> Vec<Update> {
         self.distribute_load(groups, ctx);
         let mut out = Vec::new();
-        groups.pack(ctx, ctx.max_message_len(), &mut out, true);
+        groups.pack(ctx, ctx.max_message_len(), &mut out);
         out
     }
 
@@ -1076,9 +1073,10 @@ struct Group {
     /// The set's next hop (copied: the sets are read in the order they
     /// were first seen, their attributes in no particular order).
     next_hop: NextHop,
-    /// `attrs.to_wire(..)`: everything but NEXT_HOP / MP_REACH_NLRI.
-    wire: Vec<PathAttribute>,
-    /// Encoded size of `wire`.
+    /// The set; its attributes other than NEXT_HOP / MP_REACH_NLRI are
+    /// `attrs.to_wire(..)`, built or encoded only when packed.
+    attrs: Attrs,
+    /// Encoded size of those attributes.
     wire_len: usize,
     v4: Carry,
     v6: Carry,
@@ -1088,8 +1086,10 @@ struct Group {
 
 impl Group {
     fn new(attrs: &Attrs, ctx: &Context) -> Self {
-        let wire = attrs.to_wire(ctx.four_octet_as);
-        let wire_len = wire.iter().map(|a| a.wire_len(ctx)).sum();
+        let mut wire_len = 0;
+        attrs.for_each_wire(ctx.four_octet_as, |flags, v| {
+            wire_len += attribute_len(flags, v, ctx);
+        });
         let (v4, v6) = match attrs.next_hop {
             NextHop::V4(_) => (Carry::NextHop, Carry::Skip(Skip::UnusableNextHop)),
             NextHop::V6 { link_local, .. } => {
@@ -1113,7 +1113,7 @@ impl Group {
         };
         Group {
             next_hop: attrs.next_hop,
-            wire,
+            attrs: Arc::clone(attrs),
             wire_len,
             v4,
             v6,
@@ -1123,10 +1123,8 @@ impl Group {
     }
 
     /// Cut the set's prefixes (those distributed to it since the last
-    /// call) into UPDATEs. The attribute list is cloned for each UPDATE,
-    /// except that the last UPDATE takes it when `last` (no further view
-    /// will be packed).
-    fn pack(&mut self, ctx: &Context, max: usize, out: &mut Vec<Update>, last: bool) {
+    /// call) into UPDATEs, each with its own copy of the attribute list.
+    fn pack(&mut self, ctx: &Context, max: usize, out: &mut Vec<Update>) {
         let (next_hop, base, v4, v6) = (self.next_hop, self.wire_len, self.v4, self.v6);
         let nlri4 = std::mem::take(&mut self.nlri4);
         let nlri6 = std::mem::take(&mut self.nlri6);
@@ -1176,11 +1174,12 @@ impl Group {
             }
         }
         let final_msg = msgs.len().saturating_sub(1);
+        let mut wire = self.attrs.to_wire(ctx.four_octet_as);
         for (k, (extra, nlri)) in msgs.into_iter().enumerate() {
-            let mut path_attributes = if last && k == final_msg {
-                std::mem::take(&mut self.wire)
+            let mut path_attributes = if k == final_msg {
+                std::mem::take(&mut wire)
             } else {
-                self.wire.clone()
+                wire.clone()
             };
             // RFC 4271 §5: attributes SHOULD be ordered by type code.
             let tc = extra.type_code();
@@ -1326,10 +1325,10 @@ impl<'c> Groups<'c> {
         (w4, w6)
     }
 
-    /// Pack what was distributed; `last`: no other view follows.
-    fn pack(&mut self, ctx: &Context, max: usize, out: &mut Vec<Update>, last: bool) {
+    /// Pack what was distributed.
+    fn pack(&mut self, ctx: &Context, max: usize, out: &mut Vec<Update>) {
         for g in &mut self.list {
-            g.pack(ctx, max, out, last);
+            g.pack(ctx, max, out);
         }
     }
 }

@@ -3,6 +3,7 @@
 //! announces it (RFC 4271 §4.3), instead of an [`Update`] value per message
 //! with its own copy of the attribute list, encoded afterwards.
 
+use bgp::wire::attributes::encode_attribute;
 use bgp::wire::{encode_announcement, AttributeValue, Context, EncodeError, PathAttribute, Update};
 use bytes::{Bytes, BytesMut};
 
@@ -79,7 +80,7 @@ impl Group {
             return Ok(());
         }
         let mut updates = Vec::new();
-        self.pack(ctx, max, &mut updates, true);
+        self.pack(ctx, max, &mut updates);
         encode_all(&updates, ctx, msgs)
     }
 
@@ -92,20 +93,23 @@ impl Group {
         ctx: &Context,
     ) -> Result<BytesMut, EncodeError> {
         let tc = extra.type_code();
-        let at = self
-            .wire
-            .iter()
-            .position(|a| a.type_code() > tc)
-            .unwrap_or(self.wire.len());
         let mut buf = BytesMut::with_capacity(self.wire_len + extra.wire_len(ctx));
-        for a in &self.wire[..at] {
-            a.encode(ctx, &mut buf)?;
+        let mut extra = Some(extra);
+        let mut result = Ok(());
+        self.attrs.for_each_wire(ctx.four_octet_as, |flags, value| {
+            if value.type_code() > tc && result.is_ok() {
+                if let Some(x) = extra.take() {
+                    result = x.encode(ctx, &mut buf);
+                }
+            }
+            if result.is_ok() {
+                result = encode_attribute(flags, value, ctx, &mut buf);
+            }
+        });
+        if let Some(x) = extra {
+            result = result.and_then(|()| x.encode(ctx, &mut buf));
         }
-        extra.encode(ctx, &mut buf)?;
-        for a in &self.wire[at..] {
-            a.encode(ctx, &mut buf)?;
-        }
-        Ok(buf)
+        result.map(|()| buf)
     }
 }
 

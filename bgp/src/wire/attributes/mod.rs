@@ -12,6 +12,7 @@
 //! session reset, treat-as-withdraw, or attribute discard.
 
 mod as_path;
+mod borrowed;
 mod community;
 mod mp;
 
@@ -20,6 +21,7 @@ use std::net::Ipv4Addr;
 use bytes::{BufMut, BytesMut};
 
 pub use as_path::{reconstruct_as4, Aggregator, AsPath, AsSegment, SegmentType};
+pub use borrowed::{attribute_len, default_flags, encode_attribute, ValueRef};
 pub use community::{Community, ExtendedCommunity, LargeCommunity};
 pub use mp::{MpNextHop, MpNlri, MpReachNlri, MpUnreachNlri};
 
@@ -192,7 +194,6 @@ impl AttributeValue {
         let as_size = if ctx.four_octet_as { 4 } else { 2 };
         match self {
             AttributeValue::Origin(_) => 1,
-            AttributeValue::AsPath(p) => p.wire_len(as_size),
             AttributeValue::NextHop(_)
             | AttributeValue::MultiExitDisc(_)
             | AttributeValue::LocalPref(_)
@@ -200,22 +201,31 @@ impl AttributeValue {
             | AttributeValue::Otc(_) => 4,
             AttributeValue::AtomicAggregate => 0,
             AttributeValue::Aggregator(_) => as_size + 4,
-            AttributeValue::Communities(c) => 4 * c.len(),
-            AttributeValue::ClusterList(c) => 4 * c.len(),
             AttributeValue::MpReachNlri(m) => m.wire_len(ctx),
             AttributeValue::MpUnreachNlri(m) => m.wire_len(ctx),
-            AttributeValue::ExtendedCommunities(c) => 8 * c.len(),
-            AttributeValue::As4Path(p) => p.wire_len(4),
             AttributeValue::As4Aggregator(_) => 8,
-            AttributeValue::LargeCommunities(c) => 12 * c.len(),
             AttributeValue::Unknown { value, .. } => value.len(),
+            list => list.as_list().map_or(0, |v| v.value_len(ctx)),
         }
+    }
+
+    /// The list-valued attributes as borrowed values (their encoding lives
+    /// in [`ValueRef`]).
+    fn as_list(&self) -> Option<ValueRef<'_>> {
+        Some(match self {
+            AttributeValue::AsPath(p) => ValueRef::AsPath(p),
+            AttributeValue::Communities(c) => ValueRef::Communities(c),
+            AttributeValue::ClusterList(c) => ValueRef::ClusterList(c),
+            AttributeValue::ExtendedCommunities(c) => ValueRef::ExtendedCommunities(c),
+            AttributeValue::As4Path(p) => ValueRef::As4Path(p),
+            AttributeValue::LargeCommunities(c) => ValueRef::LargeCommunities(c),
+            _ => return None,
+        })
     }
 
     fn encode_value(&self, ctx: &Context, buf: &mut BytesMut) {
         match self {
             AttributeValue::Origin(o) => buf.put_u8(o.to_u8()),
-            AttributeValue::AsPath(p) => p.encode(ctx.four_octet_as, buf),
             AttributeValue::NextHop(a) | AttributeValue::OriginatorId(a) => {
                 buf.put_slice(&a.octets())
             }
@@ -231,22 +241,18 @@ impl AttributeValue {
                 }
                 buf.put_slice(&a.address.octets());
             }
-            AttributeValue::Communities(c) => c.iter().for_each(|c| buf.put_u32(c.0)),
-            AttributeValue::ClusterList(c) => c.iter().for_each(|a| buf.put_slice(&a.octets())),
             AttributeValue::MpReachNlri(m) => m.encode(ctx, buf),
             AttributeValue::MpUnreachNlri(m) => m.encode(ctx, buf),
-            AttributeValue::ExtendedCommunities(c) => c.iter().for_each(|c| buf.put_slice(&c.0)),
-            AttributeValue::As4Path(p) => p.encode(true, buf),
             AttributeValue::As4Aggregator(a) => {
                 buf.put_u32(a.asn);
                 buf.put_slice(&a.address.octets());
             }
-            AttributeValue::LargeCommunities(c) => c.iter().for_each(|c| {
-                buf.put_u32(c.global_admin);
-                buf.put_u32(c.local_data_1);
-                buf.put_u32(c.local_data_2);
-            }),
             AttributeValue::Unknown { value, .. } => buf.put_slice(value),
+            list => {
+                if let Some(v) = list.as_list() {
+                    v.encode_value(ctx, buf);
+                }
+            }
         }
     }
 }
@@ -266,8 +272,7 @@ impl PathAttribute {
     /// An attribute with the flags its type requires (Partial and Extended
     /// Length clear). Unknown attributes get Optional | Transitive.
     pub fn new(value: AttributeValue) -> Self {
-        let flags = AttributeValue::required_flags(value.type_code())
-            .unwrap_or(flags::OPTIONAL | flags::TRANSITIVE);
+        let flags = default_flags(value.type_code());
         PathAttribute { flags, value }
     }
 
@@ -278,31 +283,12 @@ impl PathAttribute {
 
     /// Encoded size (header and value).
     pub fn wire_len(&self, ctx: &Context) -> usize {
-        let len = self.value.wire_len(ctx);
-        let ext = len > 255 || self.flags & flags::EXTENDED_LENGTH != 0;
-        len + if ext { 4 } else { 3 }
+        attribute_len(self.flags, ValueRef::Value(&self.value), ctx)
     }
 
     /// Encode flags, type, length and value.
     pub fn encode(&self, ctx: &Context, buf: &mut BytesMut) -> Result<(), EncodeError> {
-        let len = self.value.wire_len(ctx);
-        let len16 = u16::try_from(len).map_err(|_| EncodeError::LengthOverflow {
-            field: "path_attribute.length",
-            length: len,
-        })?;
-        let ext = len > 255 || self.flags & flags::EXTENDED_LENGTH != 0;
-        buf.reserve(len + 4);
-        if ext {
-            buf.put_u8(self.flags | flags::EXTENDED_LENGTH);
-            buf.put_u8(self.type_code());
-            buf.put_u16(len16);
-        } else {
-            buf.put_u8(self.flags);
-            buf.put_u8(self.type_code());
-            buf.put_u8(len16 as u8);
-        }
-        self.value.encode_value(ctx, buf);
-        Ok(())
+        encode_attribute(self.flags, ValueRef::Value(&self.value), ctx, buf)
     }
 }
 
