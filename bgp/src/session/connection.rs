@@ -153,6 +153,24 @@ const WRITE_BATCH: usize = 64 * 1024;
 /// Read buffer size: one read hands over at most about this much.
 const READ_BUFFER: usize = 16 * 1024;
 
+/// Read buffer size of a quiet session (KEEPALIVEs, a few UPDATEs): a
+/// node agent holds a session to every other node, most of them quiet.
+/// Reads that fill the buffer double it, up to [`READ_BUFFER`]; reads
+/// that fill less than a quarter halve it again.
+const READ_BUFFER_QUIET: usize = 4096;
+
+/// The size of the next read buffer after a read of `n` octets into
+/// `room`, the buffer's free space, with `want` the current size.
+fn next_read_size(want: usize, n: usize, room: usize) -> usize {
+    if n >= room {
+        (want * 2).min(READ_BUFFER)
+    } else if n < want / 4 {
+        (want / 2).max(READ_BUFFER_QUIET)
+    } else {
+        want
+    }
+}
+
 /// Frame messages off the stream, one batch per read. Until the session
 /// says what the OPENs negotiated ([`Connection::limit_to`]), framing
 /// allows the largest length any session may (RFC 8654); from then on a
@@ -165,7 +183,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
     tx: mpsc::Sender<Inbound>,
     extended: Arc<AtomicBool>,
 ) {
-    let mut buf = BytesMut::with_capacity(READ_BUFFER);
+    let mut want = READ_BUFFER_QUIET;
+    let mut buf = BytesMut::with_capacity(want);
     loop {
         let ctx = Context {
             extended_message: extended.load(Ordering::Relaxed),
@@ -186,15 +205,16 @@ async fn read_loop<R: AsyncRead + Unpin>(
             let _ = tx.send(Inbound::HeaderError(e)).await;
             return;
         }
-        if buf.capacity() - buf.len() < 4096 {
-            buf.reserve(READ_BUFFER);
+        if buf.capacity() - buf.len() < want / 4 {
+            buf.reserve(want);
         }
+        let room = buf.capacity() - buf.len();
         match r.read_buf(&mut buf).await {
             Ok(0) | Err(_) => {
                 let _ = tx.send(Inbound::Closed).await;
                 return;
             }
-            Ok(_) => {}
+            Ok(n) => want = next_read_size(want, n, room),
         }
     }
 }
@@ -247,4 +267,24 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     }
     let d = deadline.unwrap_or_else(|| Instant::now() + CLOSE_WRITE_TIMEOUT);
     let _ = tokio::time::timeout_at(d, w.shutdown()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_read_buffer_grows_with_full_reads_and_shrinks_with_small_ones() {
+        // Full reads double it up to READ_BUFFER.
+        assert_eq!(next_read_size(4096, 4096, 4096), 8192);
+        assert_eq!(next_read_size(8192, 9000, 9000), 16384);
+        assert_eq!(next_read_size(16384, 16384, 16384), READ_BUFFER);
+        // A KEEPALIVE (19 octets) halves it down to READ_BUFFER_QUIET.
+        assert_eq!(next_read_size(16384, 19, 16384), 8192);
+        assert_eq!(next_read_size(8192, 19, 8192), 4096);
+        assert_eq!(next_read_size(4096, 19, 4096), READ_BUFFER_QUIET);
+        // In between it stays.
+        assert_eq!(next_read_size(16384, 8000, 16384), 16384);
+        assert_eq!(next_read_size(4096, 1024, 4096), 4096);
+    }
 }
