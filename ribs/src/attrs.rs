@@ -102,6 +102,20 @@ impl PathAttrs {
     /// (`four_octet_as` false), AS4_PATH and AS4_AGGREGATOR are merged in
     /// (RFC 6793 §4.2.3).
     pub fn from_wire(attributes: &[PathAttribute], next_hop: NextHop, four_octet_as: bool) -> Self {
+        Self::from_wire_iter(
+            attributes.iter().filter(|a| !carries_nlri(a)).cloned(),
+            next_hop,
+            four_octet_as,
+        )
+    }
+
+    /// [`PathAttrs::from_wire`] of attributes the caller gives up: their
+    /// lists move in, not copied.
+    pub fn from_wire_iter(
+        attributes: impl IntoIterator<Item = PathAttribute>,
+        next_hop: NextHop,
+        four_octet_as: bool,
+    ) -> Self {
         let mut a = PathAttrs {
             next_hop,
             ..PathAttrs::local()
@@ -109,25 +123,26 @@ impl PathAttrs {
         let mut as4_path = None;
         let mut as4_aggregator = None;
         for attr in attributes {
-            match &attr.value {
-                AttributeValue::Origin(o) => a.origin = *o,
-                AttributeValue::AsPath(p) => a.as_path = p.clone(),
-                AttributeValue::MultiExitDisc(m) => a.med = Some(*m),
-                AttributeValue::LocalPref(l) => a.local_pref = Some(*l),
+            let flags = attr.flags;
+            match attr.value {
+                AttributeValue::Origin(o) => a.origin = o,
+                AttributeValue::AsPath(p) => a.as_path = p,
+                AttributeValue::MultiExitDisc(m) => a.med = Some(m),
+                AttributeValue::LocalPref(l) => a.local_pref = Some(l),
                 AttributeValue::AtomicAggregate => a.atomic_aggregate = true,
-                AttributeValue::Aggregator(g) => a.aggregator = Some(*g),
-                AttributeValue::Communities(c) => a.communities = c.clone(),
-                AttributeValue::OriginatorId(o) => a.originator_id = Some(*o),
-                AttributeValue::ClusterList(c) => a.cluster_list = c.clone(),
-                AttributeValue::ExtendedCommunities(c) => a.extended_communities = c.clone(),
-                AttributeValue::LargeCommunities(c) => a.large_communities = c.clone(),
-                AttributeValue::Otc(o) => a.otc = Some(*o),
+                AttributeValue::Aggregator(g) => a.aggregator = Some(g),
+                AttributeValue::Communities(c) => a.communities = c,
+                AttributeValue::OriginatorId(o) => a.originator_id = Some(o),
+                AttributeValue::ClusterList(c) => a.cluster_list = c,
+                AttributeValue::ExtendedCommunities(c) => a.extended_communities = c,
+                AttributeValue::LargeCommunities(c) => a.large_communities = c,
+                AttributeValue::Otc(o) => a.otc = Some(o),
                 AttributeValue::As4Path(p) => as4_path = Some(p),
                 AttributeValue::As4Aggregator(g) => as4_aggregator = Some(g),
-                AttributeValue::Unknown { .. } => {
+                value @ AttributeValue::Unknown { .. } => {
                     let ot = flags::OPTIONAL | flags::TRANSITIVE;
-                    if attr.flags & ot == ot {
-                        a.unknown.push(attr.clone());
+                    if flags & ot == ot {
+                        a.unknown.push(PathAttribute { flags, value });
                     }
                 }
                 AttributeValue::NextHop(_)
@@ -136,8 +151,12 @@ impl PathAttrs {
             }
         }
         if !four_octet_as {
-            let (path, agg) =
-                reconstruct_as4(&a.as_path, a.aggregator.as_ref(), as4_path, as4_aggregator);
+            let (path, agg) = reconstruct_as4(
+                &a.as_path,
+                a.aggregator.as_ref(),
+                as4_path.as_ref(),
+                as4_aggregator.as_ref(),
+            );
             a.as_path = path;
             a.aggregator = agg;
         }
@@ -214,6 +233,18 @@ impl PathAttrs {
             f(u.flags | flags::PARTIAL, ValueRef::Value(&u.value));
         }
     }
+}
+
+/// Whether an attribute carries (or goes with) NLRI: NEXT_HOP and the
+/// MP_REACH_NLRI / MP_UNREACH_NLRI attributes (RFC 4760 §3, §4), which
+/// [`PathAttrs`] does not keep.
+pub(crate) fn carries_nlri(a: &PathAttribute) -> bool {
+    matches!(
+        a.value,
+        AttributeValue::NextHop(_)
+            | AttributeValue::MpReachNlri(_)
+            | AttributeValue::MpUnreachNlri(_)
+    )
 }
 
 /// An interned attribute set.

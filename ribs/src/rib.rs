@@ -273,6 +273,8 @@ pub struct Rib {
     path_groups: usize,
     /// Reused list of update groups for [`Rib::export_prefix`].
     export_ids: Vec<GroupId>,
+    /// Room for the prefixes of the UPDATE being applied.
+    scratch_prefixes: Vec<(Prefix, u32)>,
     /// See [`Rib::compact_at`].
     compact_at: Option<usize>,
 }
@@ -438,6 +440,7 @@ impl Rib {
             stale_total: 0,
             path_groups: 0,
             export_ids: Vec::new(),
+            scratch_prefixes: Vec::new(),
             compact_at: None,
         }
     }
@@ -818,6 +821,34 @@ impl Rib {
         update: &Update,
         four_octet_as: bool,
     ) -> Result<UpdateOutcome, RibError> {
+        self.apply(peer, update, four_octet_as, None)
+    }
+
+    /// [`Rib::apply_update`] of an UPDATE the caller gives up: its path
+    /// attributes move into the RIB's attribute set instead of being
+    /// copied (an AS_PATH and community lists per UPDATE).
+    pub fn apply_update_owned(
+        &mut self,
+        peer: PeerId,
+        mut update: Update,
+        four_octet_as: bool,
+    ) -> Result<UpdateOutcome, RibError> {
+        // The next hops and MP NLRI stay: they say which prefixes the
+        // attributes go with.
+        let moved: Vec<bgp::wire::PathAttribute> = update
+            .path_attributes
+            .extract_if(.., |a| !crate::attrs::carries_nlri(a))
+            .collect();
+        self.apply(peer, &update, four_octet_as, Some(moved))
+    }
+
+    fn apply(
+        &mut self,
+        peer: PeerId,
+        update: &Update,
+        four_octet_as: bool,
+        moved: Option<Vec<bgp::wire::PathAttribute>>,
+    ) -> Result<UpdateOutcome, RibError> {
         if !self.peers.contains_key(&peer) {
             return Err(RibError::UnknownPeer(peer));
         }
@@ -835,40 +866,78 @@ impl Rib {
             return Ok(out);
         }
         // IPv4 NLRI field with NEXT_HOP.
-        if !update.nlri.is_empty() {
-            let nh = update.path_attributes.iter().find_map(|a| match a.value {
+        let nlri_next_hop = if update.nlri.is_empty() {
+            None
+        } else {
+            update.path_attributes.iter().find_map(|a| match a.value {
                 bgp::wire::AttributeValue::NextHop(nh) => Some(NextHop::V4(nh)),
                 _ => None,
-            });
-            if let Some(nh) = nh {
-                let prefixes: Vec<(Prefix, u32)> = update
-                    .nlri
-                    .iter()
-                    .map(|n| (Prefix::V4(n.prefix), n.path_id.unwrap_or(0)))
-                    .collect();
-                self.import(peer, update, nh, four_octet_as, &prefixes, &mut out);
-            }
-        }
-        if let Some(mp) = update.mp_reach() {
+            })
+        };
+        let mp = update.mp_reach().and_then(|mp| {
             let nh = match mp.next_hop {
-                MpNextHop::Ipv4(a) => Some(NextHop::V4(a)),
-                MpNextHop::Ipv6 { global, link_local } => Some(NextHop::V6 { global, link_local }),
-                MpNextHop::Other(_) => None,
+                MpNextHop::Ipv4(a) => NextHop::V4(a),
+                MpNextHop::Ipv6 { global, link_local } => NextHop::V6 { global, link_local },
+                MpNextHop::Other(_) => return None,
             };
-            let prefixes: Vec<(Prefix, u32)> = match &mp.nlri {
-                MpNlri::Ipv4Unicast(v) => v
-                    .iter()
-                    .map(|n| (Prefix::V4(n.prefix), n.path_id.unwrap_or(0)))
-                    .collect(),
-                MpNlri::Ipv6Unicast(v) => v
-                    .iter()
-                    .map(|n| (Prefix::V6(n.prefix), n.path_id.unwrap_or(0)))
-                    .collect(),
-                MpNlri::Other { .. } => Vec::new(),
+            Some((nh, &mp.nlri))
+        });
+        if nlri_next_hop.is_some() || mp.is_some() {
+            // The attributes once; their next hop per family.
+            let mut received = match moved {
+                Some(v) => PathAttrs::from_wire_iter(v, NextHop::Local, four_octet_as),
+                None => {
+                    PathAttrs::from_wire(&update.path_attributes, NextHop::Local, four_octet_as)
+                }
             };
-            if let Some(nh) = nh {
-                self.import(peer, update, nh, four_octet_as, &prefixes, &mut out);
+            let mut prefixes = std::mem::take(&mut self.scratch_prefixes);
+            if let Some(nh) = nlri_next_hop {
+                prefixes.clear();
+                prefixes.extend(
+                    update
+                        .nlri
+                        .iter()
+                        .map(|n| (Prefix::V4(n.prefix), n.path_id.unwrap_or(0))),
+                );
+                let attrs = if mp.is_some() {
+                    received.clone()
+                } else {
+                    std::mem::replace(&mut received, PathAttrs::local())
+                };
+                self.import(
+                    peer,
+                    PathAttrs {
+                        next_hop: nh,
+                        ..attrs
+                    },
+                    &prefixes,
+                    &mut out,
+                );
             }
+            if let Some((nh, nlri)) = mp {
+                prefixes.clear();
+                match nlri {
+                    MpNlri::Ipv4Unicast(v) => prefixes.extend(
+                        v.iter()
+                            .map(|n| (Prefix::V4(n.prefix), n.path_id.unwrap_or(0))),
+                    ),
+                    MpNlri::Ipv6Unicast(v) => prefixes.extend(
+                        v.iter()
+                            .map(|n| (Prefix::V6(n.prefix), n.path_id.unwrap_or(0))),
+                    ),
+                    MpNlri::Other { .. } => {}
+                }
+                self.import(
+                    peer,
+                    PathAttrs {
+                        next_hop: nh,
+                        ..received
+                    },
+                    &prefixes,
+                    &mut out,
+                );
+            }
+            self.scratch_prefixes = prefixes;
         }
         if let Some(p) = self.peers.get_mut(&peer) {
             if let Some(max) = p.config.max_prefix {
@@ -895,19 +964,18 @@ impl Rib {
         attrs.cluster_list.contains(&self.cluster_id())
     }
 
+    /// Import the routes of `prefixes` with the attributes `received`
+    /// (their next hop set).
     fn import(
         &mut self,
         peer: PeerId,
-        update: &Update,
-        next_hop: NextHop,
-        four_octet_as: bool,
+        received: PathAttrs,
         prefixes: &[(Prefix, u32)],
         out: &mut UpdateOutcome,
     ) {
         let Some(&(first_prefix, _)) = prefixes.first() else {
             return;
         };
-        let received = PathAttrs::from_wire(&update.path_attributes, next_hop, four_octet_as);
         let Some(state) = self.peers.get(&peer) else {
             return;
         };

@@ -896,3 +896,96 @@ fn a_single_path_with_an_unreachable_next_hop_is_kept_but_never_best() {
     assert!(r.explain(&pfx).is_empty());
     assert_eq!(r.take_fib_changes(), vec![]);
 }
+
+/// An UPDATE given up to the RIB (`apply_update_owned`, the agent's way:
+/// the attributes move in) is applied exactly as one lent to it: same
+/// outcomes, same best paths with the same attributes, same FIB changes.
+/// Covered: IPv4 NLRI and IPv6 MP_REACH_NLRI in one UPDATE (one attribute
+/// list, two next hops), communities, an unknown optional transitive
+/// attribute, AS4_PATH folded into AS_PATH on a 2-octet-AS session
+/// (RFC 6793 §4.2.3), a withdrawal and a looped route.
+#[test]
+fn owned_and_lent_updates_are_applied_alike() {
+    use bgp::wire::{Community, MpNextHop, MpNlri, MpReachNlri};
+    let v6: Vec<bgp::wire::Nlri6> = ["fd00:1::/48", "fd00:2::/48"]
+        .iter()
+        .map(|s| Nlri::new(s.parse().unwrap()))
+        .collect();
+    let mut both = announce(
+        &["198.19.0.0/24", "198.19.1.0/24"],
+        &[65002, 23456],
+        [198, 18, 0, 2],
+        vec![
+            AttributeValue::Communities(vec![Community(0xfde8_0001)]),
+            AttributeValue::As4Path(AsPath::sequence(vec![65002, 4_200_000_001])),
+            AttributeValue::MpReachNlri(MpReachNlri {
+                next_hop: MpNextHop::Ipv6 {
+                    global: "fd00::2".parse().unwrap(),
+                    link_local: None,
+                },
+                nlri: MpNlri::Ipv6Unicast(v6),
+            }),
+        ],
+    );
+    both.path_attributes.push(PathAttribute {
+        flags: 0xc0,
+        value: AttributeValue::Unknown {
+            type_code: 99,
+            value: vec![7],
+        },
+    });
+    let updates = [
+        both,
+        announce(&["198.19.2.0/24"], &[65002], [198, 18, 0, 2], vec![]),
+        // Our own AS in the path: looped.
+        announce(
+            &["198.19.3.0/24"],
+            &[65002, LOCAL_AS],
+            [198, 18, 0, 2],
+            vec![],
+        ),
+        withdraw(&["198.19.1.0/24"]),
+    ];
+    let setup = || {
+        let mut r = rib();
+        r.add_peer(peer(2, 65002, false)).unwrap();
+        r.peer_up(PeerId(2)).unwrap();
+        r
+    };
+    let (mut lent, mut owned) = (setup(), setup());
+    for u in &updates {
+        let a = lent.apply_update(PeerId(2), u, false).unwrap();
+        let b = owned
+            .apply_update_owned(PeerId(2), u.clone(), false)
+            .unwrap();
+        assert_eq!(a, b);
+    }
+    let prefixes: Vec<Prefix> = [
+        "198.19.0.0/24",
+        "198.19.1.0/24",
+        "198.19.2.0/24",
+        "198.19.3.0/24",
+        "fd00:1::/48",
+        "fd00:2::/48",
+    ]
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect();
+    let installed = |r: &Rib| -> Vec<Option<(PathAttrs, Vec<NextHop>)>> {
+        prefixes
+            .iter()
+            .map(|p| r.best(p).map(|(path, nh)| ((*path.attrs).clone(), nh)))
+            .collect()
+    };
+    let got = installed(&owned);
+    assert_eq!(got, installed(&lent));
+    assert_eq!(got.iter().filter(|b| b.is_some()).count(), 4, "{got:?}");
+    let first = got[0].as_ref().unwrap();
+    assert_eq!(
+        first.0.as_path,
+        AsPath::sequence(vec![65002, 4_200_000_001]),
+        "AS4_PATH folded in"
+    );
+    assert_eq!(first.0.unknown.len(), 1);
+    assert_eq!(owned.take_fib_changes(), lent.take_fib_changes());
+}

@@ -670,7 +670,7 @@ impl RibTask {
                 warn!(neighbor = %peer, "session down: {text}");
                 self.emit("session", Some(peer), format!("down: {text}"));
             }
-            SessionEvent::Update(update) => self.on_update(peer, id, &update),
+            SessionEvent::Update(update) => self.on_update(peer, id, *update),
             SessionEvent::EndOfRib(f) => {
                 if let Some(n) = self.neighbors.get_mut(&peer) {
                     n.eor_received.insert(f);
@@ -714,7 +714,7 @@ impl RibTask {
         ribs::rib::Families::negotiated(&ours, &theirs, !theirs.is_empty())
     }
 
-    fn on_update(&mut self, peer: IpAddr, id: PeerId, update: &Update) {
+    fn on_update(&mut self, peer: IpAddr, id: PeerId, update: Update) {
         let four_octet = self
             .neighbors
             .get(&peer)
@@ -727,7 +727,7 @@ impl RibTask {
                     .update_error(peer, UpdateErrorVerdict::from(&e.verdict));
             }
         }
-        let outcome = match self.rib.apply_update(id, update, four_octet) {
+        let outcome = match self.rib.apply_update_owned(id, update, four_octet) {
             Ok(o) => o,
             Err(e) => {
                 warn!(neighbor = %peer, "RIB: {e}");
