@@ -1177,8 +1177,17 @@ impl Rib {
             };
             (eligible, sel)
         };
+        // Nobody to export to: a new destination only concerns the FIB
+        // (what `changed` would conclude, without its comparisons).
+        let quiet = export_copy.is_none() && self.path_groups == 0;
         let (before, after, replaced, best) = match self.loc.upsert(prefix, path, selected_of, new)
         {
+            Upserted::New(after) if quiet => {
+                if self.fib_kept && after.best.is_some() {
+                    self.fib.push(prefix);
+                }
+                return true;
+            }
             Upserted::New(after) => {
                 let best = export_copy.filter(|_| after.best.is_some());
                 (selected_of(None), after, None, best)
