@@ -889,6 +889,19 @@ fn split<T>(
     max: usize,
 ) -> Vec<(usize, usize)> {
     let mut runs = Vec::new();
+    split_into(entries, size, total, max, &mut runs);
+    runs
+}
+
+/// [`split`] into `runs` (cleared first), for a caller that reuses it.
+fn split_into<T>(
+    entries: &[T],
+    size: impl Fn(&T) -> usize,
+    total: impl Fn(usize) -> usize,
+    max: usize,
+    runs: &mut Vec<(usize, usize)>,
+) {
+    runs.clear();
     let mut start = 0;
     let mut sum = 0;
     for (k, e) in entries.iter().enumerate() {
@@ -912,7 +925,6 @@ fn split<T>(
     if entries.len() > start {
         runs.push((start, entries.len()));
     }
-    runs
 }
 
 /// Cut `v` into the `runs` (moving it when there is one run).

@@ -7,7 +7,7 @@ use bgp::wire::attributes::encode_attribute;
 use bgp::wire::{encode_announcement, AttributeValue, Context, EncodeError, PathAttribute, Update};
 use bytes::{Bytes, BytesMut};
 
-use super::{nlri_len, split, Carry, Group};
+use super::{nlri_len, split_into, Carry, Group};
 use crate::attrs::NextHop;
 
 /// Messages are written into chunks of this many octets (or one message,
@@ -20,6 +20,8 @@ const CHUNK: usize = 64 * 1024;
 pub(super) struct Messages {
     buf: BytesMut,
     out: Vec<Bytes>,
+    /// Room for the runs of one set's prefixes.
+    runs: Vec<(usize, usize)>,
 }
 
 impl Messages {
@@ -66,18 +68,21 @@ impl Group {
                 self.encode_attributes(PathAttribute::new(AttributeValue::NextHop(nh)), ctx)?;
             let ap = ctx.add_path.ipv4_unicast;
             let (v4, base) = (self.v4, self.wire_len);
-            let runs = split(
+            let mut runs = std::mem::take(&mut msgs.runs);
+            split_into(
                 &nlri4,
                 |e| nlri_len(e.prefix.len(), ap),
                 |n| v4.total(base, n),
                 max,
+                &mut runs,
             );
-            for (a, b) in runs {
+            let sent = runs.iter().try_for_each(|&(a, b)| {
                 msgs.push(max, |buf| {
                     encode_announcement(&attributes, &nlri4[a..b], ctx, buf)
-                })?;
-            }
-            return Ok(());
+                })
+            });
+            msgs.runs = runs;
+            return sent;
         }
         let mut updates = Vec::new();
         self.pack(ctx, max, &mut updates);

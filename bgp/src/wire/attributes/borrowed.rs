@@ -124,8 +124,11 @@ pub fn encode_attribute(
         field: "path_attribute.length",
         length: len,
     })?;
-    buf.reserve(len + 4);
-    if extended(flags, len) {
+    let ext = extended(flags, len);
+    // Exactly what is written: a buffer sized by `attribute_len` does not
+    // grow.
+    buf.reserve(len + if ext { 4 } else { 3 });
+    if ext {
         buf.put_u8(flags | flags::EXTENDED_LENGTH);
         buf.put_u8(value.type_code());
         buf.put_u16(len16);
