@@ -227,15 +227,9 @@ impl Batch {
     }
 }
 
-/// `updates` as BGP messages, one buffer per message, sized by the
-/// encoder: each is freed once every member's connection has written it.
+/// `updates` as BGP messages, written into chunks of at most 64 KiB: a
+/// chunk is freed once every member's connection has written all of its
+/// messages.
 fn encode(updates: &[Update], ctx: &Context) -> Result<Vec<Bytes>, EncodeError> {
-    updates
-        .iter()
-        .map(|u| {
-            let mut buf = bytes::BytesMut::new();
-            u.encode_message(ctx, &mut buf)?;
-            Ok(buf.freeze())
-        })
-        .collect()
+    crate::adj_rib_out::encode_messages(updates, ctx)
 }

@@ -313,7 +313,9 @@ pub(crate) fn decode_nlri<P: WirePrefix>(
 /// Encode NLRI entries. With `add_path`, a missing Path Identifier is sent
 /// as 0; without it, Path Identifiers are not sent.
 pub(crate) fn encode_nlri<P: WirePrefix>(entries: &[Nlri<P>], add_path: bool, buf: &mut BytesMut) {
-    buf.reserve(entries.len() * (if add_path { 4 } else { 0 } + 1 + usize::from(P::MAX_LEN) / 8));
+    // Exactly what is written: a caller that reserved the whole message
+    // does not see its buffer regrow.
+    buf.reserve(entries.iter().map(|e| nlri_len(e, add_path)).sum());
     for e in entries {
         if add_path {
             buf.put_u32(e.path_id.unwrap_or(0));

@@ -161,6 +161,12 @@ impl Update {
         p
     }
 
+    /// Length of the whole message on the wire, header included, as
+    /// [`Update::encode_message`] writes it.
+    pub fn message_len(&self, ctx: &Context) -> usize {
+        super::HEADER_LEN + self.body_len(ctx)
+    }
+
     /// Body length on the wire.
     pub(crate) fn body_len(&self, ctx: &Context) -> usize {
         let ap = ctx.add_path.ipv4_unicast;

@@ -53,6 +53,7 @@ mod base;
 mod compact;
 mod wire;
 use base::Base;
+pub(crate) use wire::encode_messages;
 
 /// Withdrawn Routes Length and Total Path Attribute Length (RFC 4271 §4.3).
 const UPDATE_FIXED: usize = HEADER_LEN + 2 + 2;

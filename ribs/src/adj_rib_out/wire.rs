@@ -22,6 +22,8 @@ pub(super) struct Messages {
     out: Vec<Bytes>,
     /// Room for the runs of one set's prefixes.
     runs: Vec<(usize, usize)>,
+    /// Octets still to come, when known: the last chunk is no larger.
+    left: Option<usize>,
 }
 
 impl Messages {
@@ -32,9 +34,14 @@ impl Messages {
         encode: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError>,
     ) -> Result<(), EncodeError> {
         if self.buf.capacity() - self.buf.len() < max {
-            self.buf.reserve(CHUNK.max(max));
+            let chunk = self.left.map_or(CHUNK, |left| left.min(CHUNK));
+            self.buf.reserve(chunk.max(max));
         }
+        let start = self.buf.len();
         encode(&mut self.buf)?;
+        if let Some(left) = &mut self.left {
+            *left = left.saturating_sub(self.buf.len() - start);
+        }
         self.out.push(self.buf.split().freeze());
         Ok(())
     }
@@ -119,14 +126,84 @@ impl Group {
 }
 
 /// The messages of `updates`, encoded into shared chunks.
-pub(super) fn encode_all(
-    updates: &[Update],
-    ctx: &Context,
-    msgs: &mut Messages,
-) -> Result<(), EncodeError> {
-    let max = ctx.max_message_len();
+fn encode_all(updates: &[Update], ctx: &Context, msgs: &mut Messages) -> Result<(), EncodeError> {
     for u in updates {
-        msgs.push(max, |buf| u.encode_message(ctx, buf))?;
+        msgs.push(u.message_len(ctx), |buf| u.encode_message(ctx, buf))?;
     }
     Ok(())
+}
+
+/// The messages of `updates`, each a view of chunks of at most 64 KiB
+/// sized to fit: one allocation per chunk rather than per message.
+pub(crate) fn encode_messages(
+    updates: &[Update],
+    ctx: &Context,
+) -> Result<Vec<Bytes>, EncodeError> {
+    let total = updates.iter().map(|u| u.message_len(ctx)).sum();
+    let mut msgs = Messages {
+        left: Some(total),
+        out: Vec::with_capacity(updates.len()),
+        ..Messages::default()
+    };
+    encode_all(updates, ctx, &mut msgs)?;
+    Ok(msgs.into_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bgp::wire::{AsPath, Ipv4Prefix, Nlri, Origin};
+    use std::net::Ipv4Addr;
+
+    /// An UPDATE of `n` /24s with ORIGIN, AS_PATH and NEXT_HOP.
+    fn update(n: u32) -> Update {
+        Update {
+            path_attributes: vec![
+                PathAttribute::new(AttributeValue::Origin(Origin::Igp)),
+                PathAttribute::new(AttributeValue::AsPath(AsPath::sequence(vec![65001]))),
+                PathAttribute::new(AttributeValue::NextHop(Ipv4Addr::new(198, 18, 0, 1))),
+            ],
+            nlri: (0..n)
+                .map(|i| {
+                    Nlri::new(Ipv4Prefix::new(Ipv4Addr::from(0xc612_0000 | (i << 8)), 24).unwrap())
+                })
+                .collect(),
+            ..Update::default()
+        }
+    }
+
+    fn end(b: &Bytes) -> usize {
+        b.as_ptr() as usize + b.len()
+    }
+
+    /// The messages are what each UPDATE encodes to alone; they follow one
+    /// another in one allocation while it lasts (64 KiB), and a new chunk
+    /// starts after it.
+    #[test]
+    fn messages_share_chunks_of_64_kib() {
+        let ctx = Context::default();
+        // 40 messages of 2,041 octets (19 + 4 + 18 + 500 * 4): about 80 KiB.
+        let updates: Vec<Update> = (0..40).map(|_| update(500)).collect();
+        let msgs = encode_messages(&updates, &ctx).unwrap();
+        assert_eq!(msgs.len(), 40);
+        for (m, u) in msgs.iter().zip(&updates) {
+            let mut alone = BytesMut::new();
+            u.encode_message(&ctx, &mut alone).unwrap();
+            assert_eq!(&m[..], &alone[..]);
+            assert_eq!(m.len(), u.message_len(&ctx));
+        }
+        let contiguous = msgs
+            .windows(2)
+            .filter(|w| end(&w[0]) == w[1].as_ptr() as usize)
+            .count();
+        // 32 fit a 64 KiB chunk, the other 8 a second.
+        assert_eq!(msgs[0].len(), 2041);
+        let breaks: Vec<usize> = msgs
+            .windows(2)
+            .enumerate()
+            .filter(|(_, w)| end(&w[0]) != w[1].as_ptr() as usize)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(contiguous, 31 + 7, "{breaks:?}");
+    }
 }
