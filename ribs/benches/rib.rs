@@ -175,8 +175,8 @@ fn export_encoded(rib: &mut Rib) -> usize {
 
 /// Ingest with `peers` monitors Established, then their UPDATEs, encoded
 /// (propagation: what the agent does before writing to the sockets).
-fn propagate(updates: &[Update], peers: u32) -> usize {
-    let mut rib = rib_for(updates);
+fn propagate(updates: Vec<Update>, peers: u32) -> usize {
+    let mut rib = rib_for(&updates);
     let ids: Vec<u32> = (0..peers).map(|n| 100 + n).collect();
     for &id in &ids {
         rib.add_peer(peer(id, 65000 + id)).unwrap();
@@ -184,7 +184,7 @@ fn propagate(updates: &[Update], peers: u32) -> usize {
         rib.take_encoded(PeerId(id), &ctx()).unwrap();
     }
     for u in updates {
-        rib.apply_update(PeerId(2), u, true).unwrap();
+        rib.apply_update_owned(PeerId(2), u, true).unwrap();
     }
     ids.iter()
         .map(|&id| rib.take_encoded(PeerId(id), &ctx()).unwrap().len())
@@ -306,10 +306,11 @@ fn report(updates: &[Update], n: usize) {
         );
     }
 
+    let owned = updates.to_vec();
     let before = rss();
     let t = Instant::now();
     let c = cpu();
-    let m10 = propagate(updates, 10);
+    let m10 = propagate(owned, 10);
     eprintln!(
         "ingest + UPDATEs encoded for 10 Established peers: {:?} wall, {:?} on CPU \
          ({m10} messages, RSS growth {:.1} MB)",
@@ -354,7 +355,11 @@ fn main() {
         )
     });
     c.bench_function("ingest_and_encode_for_10_established_peers", |b| {
-        b.iter_batched(|| (), |()| propagate(&updates, 10), BatchSize::PerIteration)
+        b.iter_batched(
+            || updates.clone(),
+            |u| propagate(u, 10),
+            BatchSize::PerIteration,
+        )
     });
     c.final_summary();
 }

@@ -33,9 +33,14 @@ impl Messages {
         max: usize,
         encode: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError>,
     ) -> Result<(), EncodeError> {
-        if self.buf.capacity() - self.buf.len() < max {
-            let chunk = self.left.map_or(CHUNK, |left| left.min(CHUNK));
-            self.buf.reserve(chunk.max(max));
+        // With the total known, the next message is no longer than what
+        // is left, and the last chunk no larger.
+        let (need, chunk) = match self.left {
+            Some(left) => (left.min(max), left.min(CHUNK)),
+            None => (max, CHUNK.max(max)),
+        };
+        if self.buf.capacity() - self.buf.len() < need {
+            self.buf.reserve(chunk);
         }
         let start = self.buf.len();
         encode(&mut self.buf)?;
@@ -127,8 +132,9 @@ impl Group {
 
 /// The messages of `updates`, encoded into shared chunks.
 fn encode_all(updates: &[Update], ctx: &Context, msgs: &mut Messages) -> Result<(), EncodeError> {
+    let max = ctx.max_message_len();
     for u in updates {
-        msgs.push(u.message_len(ctx), |buf| u.encode_message(ctx, buf))?;
+        msgs.push(max, |buf| u.encode_message(ctx, buf))?;
     }
     Ok(())
 }
@@ -139,9 +145,18 @@ pub(crate) fn encode_messages(
     updates: &[Update],
     ctx: &Context,
 ) -> Result<Vec<Bytes>, EncodeError> {
-    let total = updates.iter().map(|u| u.message_len(ctx)).sum();
+    // A batch that fits one chunk gets a buffer of exactly its size; the
+    // sizes of a larger one are not worth a pass of their own.
+    let mut total = 0;
+    let left = updates
+        .iter()
+        .all(|u| {
+            total += u.message_len(ctx);
+            total < CHUNK
+        })
+        .then_some(total);
     let mut msgs = Messages {
-        left: Some(total),
+        left,
         out: Vec::with_capacity(updates.len()),
         ..Messages::default()
     };
