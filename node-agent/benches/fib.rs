@@ -7,7 +7,8 @@
 //!
 //! Each time is the best of R rounds (default 1; every method once per
 //! round), each run in a fresh namespace. `--only NAME[,NAME]` (errors-only,
-//! twill, twill-inline, ip, single) runs those methods beside the reference.
+//! errors-only-shuffled, twill, twill-inline, ip, single) runs those
+//! methods beside the reference.
 //!
 //! N defaults to 100000 and 901899 (every IPv4 prefix of
 //! `../shared/data/prefixes-dfz.txt.gz`), one next hop (198.18.0.2 on a
@@ -15,7 +16,9 @@
 //! route names (the default), and with the next hop in each route (the
 //! fallback). References: the same routes as pre-built `RTM_NEWROUTE` /
 //! `RTM_DELROUTE` messages sent 1,024 per `sendmsg` (with an
-//! acknowledgement for every message, and with errors only), `ip -batch`,
+//! acknowledgement for every message, and with errors only; the latter
+//! also in a shuffled order, as the writer's hash table walks a large
+//! table: the kernel's time depends on the order), `ip -batch`,
 //! and one request per route awaited in turn. `--refs-up-to M` runs the last
 //! two only for N <= M. Needs root.
 
@@ -248,6 +251,20 @@ fn prebuilt(prefixes: &[Prefix], ack_each: bool) -> (Duration, Duration) {
     (install, remove)
 }
 
+/// `prefixes` in a fixed pseudo-random order (Fisher-Yates with an
+/// xorshift generator of a constant seed).
+fn shuffled(prefixes: &[Prefix]) -> Vec<Prefix> {
+    let mut v = prefixes.to_vec();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in (1..v.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    v
+}
+
 /// `ip -batch` with one `route add` / `route del` line per prefix.
 fn ip_batch(prefixes: &[Prefix]) -> (Duration, Duration) {
     let ns = Netns::new("ipbatch");
@@ -367,6 +384,13 @@ fn main() {
             methods.push((
                 "pre-built batched, errors only",
                 Box::new(|| prebuilt(prefixes, false)),
+            ));
+        }
+        if want("errors-only-shuffled") {
+            let mixed = shuffled(prefixes);
+            methods.push((
+                "pre-built batched, errors only, shuffled",
+                Box::new(move || prebuilt(&mixed, false)),
             ));
         }
         if want("twill") {
