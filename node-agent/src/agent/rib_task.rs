@@ -75,7 +75,7 @@ const BATCH: usize = 512;
 /// many members of one group (sessions coming up together, each with its
 /// table) costs memory in the product of the two. A full table from one
 /// peer still comes in batches of [`BATCH`].
-const SOURCES: usize = 16;
+const SOURCES: usize = 8;
 
 /// Counts the peers that sent UPDATEs in a batch (see [`SOURCES`]).
 #[derive(Debug, Default)]
