@@ -17,6 +17,9 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc::{self, OwnedPermit};
 
+/// Commands an emptied queue keeps room for (a session's channel holds 64).
+const KEEP: usize = 64;
+
 type Waiting = Pin<Box<dyn Future<Output = (IpAddr, Option<OwnedPermit<SessionCommand>>)> + Send>>;
 
 /// The queues.
@@ -60,6 +63,7 @@ impl Outbox {
     pub fn clear(&mut self, peer: IpAddr) {
         if let Some(q) = self.queues.get_mut(&peer) {
             q.clear();
+            q.shrink_to(KEEP);
         }
     }
 
@@ -101,10 +105,12 @@ impl Outbox {
                 }
                 Err(TrySendError::Closed(_)) => {
                     queue.clear();
-                    return;
+                    break;
                 }
             }
         }
+        // Emptied: a whole table once queued here is not kept as capacity.
+        queue.shrink_to(KEEP);
     }
 
     /// Wait until a blocked neighbour's channel has room, send one command
@@ -125,5 +131,36 @@ impl Outbox {
                 None => std::future::pending::<()>().await,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn an_emptied_queue_does_not_keep_the_room_of_a_table() {
+        let peer = IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2));
+        let (tx, mut rx) = mpsc::channel(1);
+        let mut outbox = Outbox::default();
+        outbox.add(peer, tx);
+        for _ in 0..10_000 {
+            outbox.push(peer, SessionCommand::Start);
+        }
+        assert_eq!(outbox.queued(peer), 9_999, "one in the channel");
+        assert!(outbox.queues[&peer].capacity() >= 9_999);
+        let mut got = 0;
+        while got < 10_000 {
+            rx.recv().await.unwrap();
+            got += 1;
+            if outbox.queued(peer) > 0 {
+                let p = outbox.ready().await;
+                outbox.pump(p);
+            }
+        }
+        assert_eq!(outbox.queued(peer), 0);
+        assert!(outbox.queues[&peer].capacity() <= KEEP);
     }
 }
