@@ -283,6 +283,7 @@ in_both_modes!(
     onlink_and_link_local_next_hops,
     lost_answers_are_recovered_by_a_re_read,
     changes_sent_during_a_write_are_taken_between_batches,
+    a_large_table_is_written_through_growth_and_changes_between_batches,
 );
 
 fn strs(v: &[&str]) -> Vec<String> {
@@ -1355,6 +1356,63 @@ fn lost_answers_are_recovered_by_a_re_read(objects: bool) {
     let _ = std::fs::remove_file(del);
 }
 
+/// The host routes a test wants: host number -> gateway (198.18.0.2 on
+/// a0, 198.18.1.2 on a1).
+struct Hosts {
+    prefix: fn(u32) -> String,
+    routes: std::collections::BTreeMap<u32, &'static str>,
+}
+
+impl Hosts {
+    fn new(prefix: fn(u32) -> String) -> Hosts {
+        Hosts {
+            prefix,
+            routes: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// The change for host `i` to `gw` (`None`: withdrawn), recorded.
+    fn change(&mut self, i: u32, gw: Option<&'static str>) -> RouteChange {
+        let prefix = (self.prefix)(i);
+        match gw {
+            Some(gw) => {
+                self.routes.insert(i, gw);
+                via(&prefix, &[gw])
+            }
+            None => {
+                self.routes.remove(&i);
+                RouteChange::withdraw(p(&prefix))
+            }
+        }
+    }
+
+    /// The writer's view, with one entry per wanted route, each installed.
+    async fn all_installed(&self, fib: &FibHandle) -> FibView {
+        let view = fib.view().await.unwrap();
+        assert_eq!(view.entries.len(), self.routes.len());
+        assert!(view
+            .entries
+            .iter()
+            .all(|e| e.state == RouteState::Installed));
+        view
+    }
+
+    /// The kernel's `ip route` lines for the wanted routes, sorted.
+    fn lines(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .routes
+            .iter()
+            .map(|(&i, &gw)| {
+                let dev = if gw == "198.18.0.2" { "a0" } else { "a1" };
+                let prefix = (self.prefix)(i);
+                format!("{} via {gw} dev {dev}", prefix.trim_end_matches("/32"))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+}
+
 /// One route per batch, so that the changes sent while a table is written
 /// are taken between its batches (withdrawals, a new next hop, new
 /// prefixes, of prefixes already written and not yet written alike): the
@@ -1380,59 +1438,78 @@ fn changes_sent_during_a_write_are_taken_between_batches(objects: bool) {
         })
         .unwrap();
         {
-            // the wanted routes: prefix -> (gateway, device)
-            let mut model = std::collections::BTreeMap::new();
-            let host = |i: u32| format!("198.19.{}.{}/32", 16 + i / 256, i % 256);
-            let change = |model: &mut std::collections::BTreeMap<u32, &str>, i, gw| match gw {
-                Some(gw) => {
-                    model.insert(i, gw);
-                    via(&host(i), &[gw])
-                }
-                None => {
-                    model.remove(&i);
-                    RouteChange::withdraw(p(&host(i)))
-                }
-            };
+            let mut model = Hosts::new(|i| format!("198.19.{}.{}/32", 16 + i / 256, i % 256));
             let first = (0..4096)
-                .map(|i| change(&mut model, i, Some("198.18.0.2")))
+                .map(|i| model.change(i, Some("198.18.0.2")))
                 .collect();
             fib.apply(first).unwrap();
             // one route per sendmsg: 4,096 take far longer than this
             std::thread::sleep(Duration::from_millis(10));
             let mut second: Vec<RouteChange> =
-                (0..200).map(|i| change(&mut model, i * 20, None)).collect();
-            second.extend((0..100).map(|i| change(&mut model, i * 40 + 1, Some("198.18.1.2"))));
-            second.extend((4096..4196).map(|i| change(&mut model, i, Some("198.18.0.2"))));
+                (0..200).map(|i| model.change(i * 20, None)).collect();
+            second.extend((0..100).map(|i| model.change(i * 40 + 1, Some("198.18.1.2"))));
+            second.extend((4096..4196).map(|i| model.change(i, Some("198.18.0.2"))));
             fib.apply(second).unwrap();
-            let lines = |model: &std::collections::BTreeMap<u32, &str>| {
-                let mut v: Vec<String> = model
-                    .iter()
-                    .map(|(&i, &gw)| {
-                        let dev = if gw == "198.18.0.2" { "a0" } else { "a1" };
-                        format!("{} via {gw} dev {dev}", host(i).trim_end_matches("/32"))
-                    })
-                    .collect();
-                v.sort();
-                v
-            };
-            let want = lines(&model);
+            let want = model.lines();
             // no command after the changes: the writer writes them unasked
             eventually("the last change of every prefix in the kernel", || {
                 ns.twill4() == want
             });
-            let mut third: Vec<RouteChange> =
-                (4096..4196).map(|i| change(&mut model, i, None)).collect();
-            third.extend((0..100).map(|i| change(&mut model, i * 20, Some("198.18.1.2"))));
+            let mut third: Vec<RouteChange> = (4096..4196).map(|i| model.change(i, None)).collect();
+            third.extend((0..100).map(|i| model.change(i * 20, Some("198.18.1.2"))));
             fib.apply(third).unwrap();
             fib.sync().await.unwrap();
-            assert_eq!(ns.twill4(), lines(&model));
-            let view = fib.view().await.unwrap();
-            assert_eq!(view.entries.len(), model.len());
-            assert!(view
-                .entries
-                .iter()
-                .all(|e| e.state == RouteState::Installed));
+            assert_eq!(ns.twill4(), model.lines());
+            model.all_installed(&fib).await;
             drop(fib);
         }
+    });
+}
+
+/// More routes than the writer lists in order (16,384): a flush walks its
+/// table, which grows under it as changes arrive between its batches (new
+/// prefixes, withdrawals and new next hops of prefixes written and not yet
+/// written). The kernel ends with exactly the last change of every prefix,
+/// and withdrawing them all leaves no route, no entry and no object.
+fn a_large_table_is_written_through_growth_and_changes_between_batches(objects: bool) {
+    if skip() {
+        return;
+    }
+    let ns = Netns::new();
+    ns.run(move |ns| async move {
+        let fib = FibHandle::spawn(FibConfig {
+            batch: 64,
+            ..config(objects)
+        })
+        .unwrap();
+        let mut model = Hosts::new(|i| format!("198.19.{}.{}/32", i / 256, i % 256));
+        let (a0, a1) = (Some("198.18.0.2"), Some("198.18.1.2"));
+        let first: Vec<RouteChange> = (0..20_000).map(|i| model.change(i, a0)).collect();
+        fib.apply(first).unwrap();
+        // 313 batches take far longer than this: the table grows from
+        // 20,000 to 40,000 entries during the write
+        std::thread::sleep(Duration::from_millis(10));
+        let mut second: Vec<RouteChange> = (20_000..40_000).map(|i| model.change(i, a0)).collect();
+        second.extend((0..20_000).step_by(3).map(|i| model.change(i, None)));
+        second.extend((1..20_000).step_by(7).map(|i| model.change(i, a1)));
+        fib.apply(second).unwrap();
+        fib.sync().await.unwrap();
+        let (got, want) = (ns.twill4(), model.lines());
+        assert_eq!(got.len(), want.len());
+        assert!(
+            got == want,
+            "the kernel's routes differ from the last changes"
+        );
+        let view = model.all_installed(&fib).await;
+        assert_eq!(view.nexthop_objects, objects.then_some(2));
+        let all: Vec<u32> = model.routes.keys().copied().collect();
+        let all: Vec<RouteChange> = all.into_iter().map(|i| model.change(i, None)).collect();
+        fib.apply(all).unwrap();
+        fib.sync().await.unwrap();
+        assert!(ns.twill4().is_empty());
+        let view = fib.view().await.unwrap();
+        assert_eq!(view.entries.len(), 0);
+        assert_eq!(view.nexthop_objects, objects.then_some(0));
+        drop(fib);
     });
 }

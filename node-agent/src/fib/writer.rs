@@ -433,16 +433,20 @@ impl Writer {
     /// next one, not left for the next event.
     fn flush_all(&mut self) {
         loop {
-            self.flush_once();
-            if self.routes.queued() == 0 || self.resync {
+            let taken = self.flush_once();
+            // (nothing taken with routes queued would be a bookkeeping
+            // fault: never loop on it)
+            if self.routes.queued() == 0 || self.resync || taken == 0 {
                 return;
             }
         }
     }
 
     /// One pass over the queued routes: in the order they were queued, or
-    /// when there were many IPv4 then IPv6 in bucket order.
-    fn flush_once(&mut self) {
+    /// when there were many IPv4 then IPv6 in bucket order. Returns how
+    /// many routes it took off the queue.
+    fn flush_once(&mut self) -> usize {
+        let mut taken = 0;
         let mut batch: Vec<Item> = Vec::with_capacity(self.config.batch + 8);
         let mut nh_ops: Vec<(u32, NhOp)> = Vec::new();
         // Objects in use that changed (a link came back): before any route.
@@ -457,6 +461,7 @@ impl Writer {
                     let Some(id) = self.routes.take_queued(&prefix) else {
                         continue;
                     };
+                    taken += 1;
                     self.flush_route(id, &mut last, &mut batch, &mut nh_ops);
                     self.batch_full(&mut batch, &mut last);
                 }
@@ -467,6 +472,7 @@ impl Writer {
                     let mut from = 0;
                     while let Some(bucket) = self.routes.pop_queued(v6, from) {
                         from = bucket + 1;
+                        taken += 1;
                         let id = Id {
                             v6,
                             bucket: bucket as u32,
@@ -499,6 +505,7 @@ impl Writer {
             }
             self.send(&mut batch);
         }
+        taken
     }
 
     /// Sends a full batch, then takes the changes that arrived meanwhile.
