@@ -76,6 +76,44 @@ pub struct PathAttrs {
 }
 
 impl PathAttrs {
+    /// A copy with `as_path` in place of this set's AS_PATH, which is not
+    /// copied (an eBGP export builds the prepended path itself).
+    pub fn with_as_path(&self, as_path: AsPath) -> PathAttrs {
+        // Every field named: a new one cannot be forgotten here.
+        let PathAttrs {
+            origin,
+            as_path: _,
+            next_hop,
+            med,
+            local_pref,
+            atomic_aggregate,
+            aggregator,
+            communities,
+            extended_communities,
+            large_communities,
+            originator_id,
+            cluster_list,
+            otc,
+            unknown,
+        } = self;
+        PathAttrs {
+            origin: *origin,
+            as_path,
+            next_hop: *next_hop,
+            med: *med,
+            local_pref: *local_pref,
+            atomic_aggregate: *atomic_aggregate,
+            aggregator: *aggregator,
+            communities: communities.clone(),
+            extended_communities: extended_communities.clone(),
+            large_communities: large_communities.clone(),
+            originator_id: *originator_id,
+            cluster_list: cluster_list.clone(),
+            otc: *otc,
+            unknown: unknown.clone(),
+        }
+    }
+
     /// A locally originated route's attributes: ORIGIN IGP, empty AS_PATH,
     /// next hop this router.
     pub fn local() -> Self {

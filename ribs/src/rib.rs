@@ -407,19 +407,32 @@ fn as_count(attrs: &PathAttrs, asn: u32) -> usize {
         .sum()
 }
 
-/// Prepend `asn` to the AS_PATH (RFC 4271 §5.1.2): to the leading
-/// AS_SEQUENCE, or as a new one (a segment holds at most 255 ASes).
-pub(crate) fn prepend_as(attrs: &mut PathAttrs, asn: u32) {
-    match attrs.as_path.segments.first_mut() {
-        Some(s) if s.kind == SegmentType::AsSequence && s.asns.len() < 255 => s.asns.insert(0, asn),
-        _ => attrs.as_path.segments.insert(
-            0,
-            AsSegment {
+/// `path` with `asn` in front (RFC 4271 §5.1.2): into its first segment
+/// when that is an AS_SEQUENCE with room (255 ASes at most), else in a
+/// new AS_SEQUENCE. Built at its final size, not copied and then grown.
+pub(crate) fn prepended(path: &bgp::wire::AsPath, asn: u32) -> bgp::wire::AsPath {
+    let mut segments = Vec::with_capacity(path.segments.len() + 1);
+    let rest = match path.segments.split_first() {
+        Some((s, rest)) if s.kind == SegmentType::AsSequence && s.asns.len() < 255 => {
+            let mut asns = Vec::with_capacity(s.asns.len() + 1);
+            asns.push(asn);
+            asns.extend_from_slice(&s.asns);
+            segments.push(AsSegment {
+                kind: SegmentType::AsSequence,
+                asns,
+            });
+            rest
+        }
+        _ => {
+            segments.push(AsSegment {
                 kind: SegmentType::AsSequence,
                 asns: vec![asn],
-            },
-        ),
-    }
+            });
+            &path.segments[..]
+        }
+    };
+    segments.extend_from_slice(rest);
+    bgp::wire::AsPath { segments }
 }
 
 impl Rib {
@@ -1435,10 +1448,13 @@ impl Rib {
                 return None;
             }
         }
-        let mut a = attrs.clone();
+        let mut a = match q.kind {
+            // RFC 4271 §5.1.2: our AS in front.
+            PeerKind::Ebgp => attrs.with_as_path(prepended(&attrs.as_path, config.local_asn)),
+            PeerKind::Ibgp | PeerKind::Local => attrs.clone(),
+        };
         match q.kind {
             PeerKind::Ebgp => {
-                prepend_as(&mut a, config.local_asn); // RFC 4271 §5.1.2
                 a.local_pref = None; // RFC 4271 §5.1.5
                 a.originator_id = None; // RFC 4456 §8: non-transitive
                 a.cluster_list.clear();
@@ -1969,5 +1985,60 @@ impl Rib {
     /// initial table.
     pub fn end_of_rib(family: Family) -> Update {
         Update::end_of_rib(family)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prepended;
+    use bgp::wire::{AsPath, AsSegment, SegmentType};
+
+    fn seg(kind: SegmentType, asns: &[u32]) -> AsSegment {
+        AsSegment {
+            kind,
+            asns: asns.to_vec(),
+        }
+    }
+
+    /// RFC 4271 §5.1.2: our AS goes into a leading AS_SEQUENCE, or into a
+    /// new one in front of an AS_SET, of an empty path, or of a sequence
+    /// that already holds 255 ASes.
+    #[test]
+    fn prepend_into_or_before_the_first_segment() {
+        let set_first = AsPath {
+            segments: vec![
+                seg(SegmentType::AsSet, &[65002, 65003]),
+                seg(SegmentType::AsSequence, &[65004]),
+            ],
+        };
+        let full: Vec<u32> = (1..=255).collect();
+        let cases = [
+            (
+                AsPath::sequence(vec![65002, 65003]),
+                vec![seg(SegmentType::AsSequence, &[65000, 65002, 65003])],
+            ),
+            (
+                set_first.clone(),
+                vec![
+                    seg(SegmentType::AsSequence, &[65000]),
+                    seg(SegmentType::AsSet, &[65002, 65003]),
+                    seg(SegmentType::AsSequence, &[65004]),
+                ],
+            ),
+            (
+                AsPath::default(),
+                vec![seg(SegmentType::AsSequence, &[65000])],
+            ),
+            (
+                AsPath::sequence(full.clone()),
+                vec![
+                    seg(SegmentType::AsSequence, &[65000]),
+                    seg(SegmentType::AsSequence, &full),
+                ],
+            ),
+        ];
+        for (path, want) in cases {
+            assert_eq!(prepended(&path, 65000).segments, want, "{path:?}");
+        }
     }
 }
