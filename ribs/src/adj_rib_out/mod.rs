@@ -685,11 +685,61 @@ impl AdjRibOut {
         groups: &mut Groups<'_>,
         ctx: &Context,
     ) -> Result<Vec<Bytes>, EncodeError> {
-        self.distribute_load(groups, ctx);
+        let ap4 = ctx.add_path.ipv4_unicast;
+        let ap6 = ctx.add_path.ipv6_unicast;
+        let (admits, counts) = self.admit_load(groups, ap4, ap6);
+        // IPv4, the bulk: one list with each set's prefixes together (a
+        // counting sort by set, in load order within a set), instead of a
+        // list per set.
+        let n = groups.list.len();
+        let mut start = vec![0usize; n + 1];
+        for (a, &(n4, _)) in admits.iter().zip(&counts) {
+            if let Some(s) = start.get_mut(a.index as usize + 1) {
+                *s += n4 as usize;
+            }
+        }
+        for i in 1..=n {
+            start[i] += start[i - 1];
+        }
+        // Any prefix fills the list before its place is written.
+        let mut all = match self.base.v4.first() {
+            Some(&(prefix, _)) => vec![
+                Nlri {
+                    path_id: None,
+                    prefix
+                };
+                start[n]
+            ],
+            None => Vec::new(),
+        };
+        let mut next = start.clone();
+        let path_id = ap4.then_some(0);
+        for &(prefix, set) in &self.base.v4 {
+            let Some(a) = admits.get(set as usize) else {
+                continue;
+            };
+            let k = &mut next[a.index as usize];
+            if let Some(e) = all.get_mut(*k) {
+                *e = Nlri { path_id, prefix };
+                *k += 1;
+            }
+        }
+        let path_id = ap6.then_some(0);
+        for (a, &(_, n6)) in admits.iter().zip(&counts) {
+            groups.list[a.index as usize].nlri6.reserve(n6 as usize);
+        }
+        for &(prefix, set) in &self.base.v6 {
+            if let Some(a) = admits.get(set as usize) {
+                groups.list[a.index as usize]
+                    .nlri6
+                    .push(Nlri { path_id, prefix });
+            }
+        }
         let mut msgs = wire::Messages::default();
         let max = ctx.max_message_len();
-        for g in &mut groups.list {
-            g.pack_wire(ctx, max, &mut msgs)?;
+        for (i, g) in groups.list.iter_mut().enumerate() {
+            let nlri4 = all.get(start[i]..start[i + 1]).unwrap_or_default();
+            g.pack_wire(ctx, max, nlri4, &mut msgs)?;
         }
         Ok(msgs.into_vec())
     }

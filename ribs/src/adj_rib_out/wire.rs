@@ -4,7 +4,9 @@
 //! with its own copy of the attribute list, encoded afterwards.
 
 use bgp::wire::attributes::encode_attribute;
-use bgp::wire::{encode_announcement, AttributeValue, Context, EncodeError, PathAttribute, Update};
+use bgp::wire::{
+    encode_announcement, AttributeValue, Context, EncodeError, Nlri4, PathAttribute, Update,
+};
 use bytes::{Bytes, BytesMut};
 
 use super::{nlri_len, split_into, Carry, Group};
@@ -22,6 +24,8 @@ pub(super) struct Messages {
     out: Vec<Bytes>,
     /// Room for the runs of one set's prefixes.
     runs: Vec<(usize, usize)>,
+    /// Room for one set's encoded attributes.
+    attributes: BytesMut,
     /// Octets still to come, when known: the last chunk is no larger.
     left: Option<usize>,
 }
@@ -63,26 +67,37 @@ impl Group {
     /// NEXT_HOP attribute, the bulk of any table, are framed around the
     /// set's attributes encoded once; prefixes carried in MP_REACH_NLRI
     /// (each message its own attribute) go through [`Update`] values.
+    ///
+    /// `nlri4` are the set's IPv4 prefixes (its IPv6 ones are in the set).
     pub(super) fn pack_wire(
         &mut self,
         ctx: &Context,
         max: usize,
+        nlri4: &[Nlri4],
         msgs: &mut Messages,
     ) -> Result<(), EncodeError> {
         if let (Carry::NextHop, NextHop::V4(nh), true) =
             (self.v4, self.next_hop, self.nlri6.is_empty())
         {
-            let nlri4 = std::mem::take(&mut self.nlri4);
             if nlri4.is_empty() {
                 return Ok(());
             }
-            let attributes =
-                self.encode_attributes(PathAttribute::new(AttributeValue::NextHop(nh)), ctx)?;
+            let mut attributes = std::mem::take(&mut msgs.attributes);
+            attributes.clear();
+            let encoded = self.encode_attributes(
+                PathAttribute::new(AttributeValue::NextHop(nh)),
+                ctx,
+                &mut attributes,
+            );
+            if let Err(e) = encoded {
+                msgs.attributes = attributes;
+                return Err(e);
+            }
             let ap = ctx.add_path.ipv4_unicast;
             let (v4, base) = (self.v4, self.wire_len);
             let mut runs = std::mem::take(&mut msgs.runs);
             split_into(
-                &nlri4,
+                nlri4,
                 |e| nlri_len(e.prefix.len(), ap),
                 |n| v4.total(base, n),
                 max,
@@ -94,8 +109,10 @@ impl Group {
                 })
             });
             msgs.runs = runs;
+            msgs.attributes = attributes;
             return sent;
         }
+        self.nlri4.extend_from_slice(nlri4);
         let mut updates = Vec::new();
         self.pack(ctx, max, &mut updates);
         encode_all(&updates, ctx, msgs)
@@ -108,25 +125,26 @@ impl Group {
         &self,
         extra: PathAttribute,
         ctx: &Context,
-    ) -> Result<BytesMut, EncodeError> {
+        buf: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
         let tc = extra.type_code();
-        let mut buf = BytesMut::with_capacity(self.wire_len + extra.wire_len(ctx));
+        buf.reserve(self.wire_len + extra.wire_len(ctx));
         let mut extra = Some(extra);
         let mut result = Ok(());
         self.attrs.for_each_wire(ctx.four_octet_as, |flags, value| {
             if value.type_code() > tc && result.is_ok() {
                 if let Some(x) = extra.take() {
-                    result = x.encode(ctx, &mut buf);
+                    result = x.encode(ctx, buf);
                 }
             }
             if result.is_ok() {
-                result = encode_attribute(flags, value, ctx, &mut buf);
+                result = encode_attribute(flags, value, ctx, buf);
             }
         });
         if let Some(x) = extra {
-            result = result.and_then(|()| x.encode(ctx, &mut buf));
+            result = result.and_then(|()| x.encode(ctx, buf));
         }
-        result.map(|()| buf)
+        result
     }
 }
 
