@@ -56,6 +56,7 @@ const _: () = assert!(std::mem::size_of::<Dest>() == 16);
 
 impl Dest {
     /// A destination of one path, `eligible` or not.
+    #[inline]
     pub fn single(path: Path, eligible: bool) -> Self {
         if eligible {
             Dest::One(path)
