@@ -175,7 +175,7 @@ fn export_encoded(rib: &mut Rib) -> usize {
 
 /// Ingest with `peers` monitors Established, then their UPDATEs, encoded
 /// (propagation: what the agent does before writing to the sockets).
-fn propagate(updates: Vec<Update>, peers: u32) -> usize {
+fn propagate(updates: Vec<Update>, peers: u32) -> (usize, Rib) {
     let mut rib = rib_for(&updates);
     let ids: Vec<u32> = (0..peers).map(|n| 100 + n).collect();
     for &id in &ids {
@@ -186,9 +186,11 @@ fn propagate(updates: Vec<Update>, peers: u32) -> usize {
     for u in updates {
         rib.apply_update_owned(PeerId(2), u, true).unwrap();
     }
-    ids.iter()
+    let messages = ids
+        .iter()
         .map(|&id| rib.take_encoded(PeerId(id), &ctx()).unwrap().len())
-        .sum()
+        .sum();
+    (messages, rib)
 }
 
 /// Ingest with one Established peer, its UPDATEs taken (encoded) every
@@ -250,8 +252,12 @@ fn report(updates: &[Update], n: usize) {
     drop(handles);
     drop(table);
 
-    // Timed as the agent ingests (UPDATEs given up); the memory measured
-    // with UPDATEs kept, so that what they free is not counted as reused.
+    // The memory measured first, with UPDATEs kept (what they would free
+    // is not counted as reused) and nothing freed before it; then timed as
+    // the agent ingests (UPDATEs given up).
+    let before = rss();
+    let mut rib = ingest(updates);
+    let total = rss().saturating_sub(before);
     let owned = updates.to_vec();
     let t = Instant::now();
     let c = cpu();
@@ -259,9 +265,6 @@ fn report(updates: &[Update], n: usize) {
     let ingest_time = t.elapsed();
     let ingest_cpu = cpu() - c;
     drop(timed);
-    let before = rss();
-    let mut rib = ingest(updates);
-    let total = rss().saturating_sub(before);
     let t = Instant::now();
     let c = cpu();
     let m1 = export(&mut rib, 1);
@@ -310,7 +313,7 @@ fn report(updates: &[Update], n: usize) {
     let before = rss();
     let t = Instant::now();
     let c = cpu();
-    let m10 = propagate(owned, 10);
+    let (m10, rib10) = propagate(owned, 10);
     eprintln!(
         "ingest + UPDATEs encoded for 10 Established peers: {:?} wall, {:?} on CPU \
          ({m10} messages, RSS growth {:.1} MB)",
@@ -318,6 +321,7 @@ fn report(updates: &[Update], n: usize) {
         cpu() - c,
         rss().saturating_sub(before) as f64 / 1e6,
     );
+    drop(rib10);
 }
 
 fn main() {
@@ -342,7 +346,8 @@ fn main() {
         c.bench_function(&format!("export_full_table_{peers}_peers"), |b| {
             b.iter_batched(
                 || ingest(&updates),
-                |mut rib| export(&mut rib, peers),
+                // The RIB handed back: criterion drops it untimed.
+                |mut rib| (export(&mut rib, peers), rib),
                 BatchSize::PerIteration,
             )
         });
@@ -350,7 +355,7 @@ fn main() {
     c.bench_function("export_and_encode_full_table_1_peer", |b| {
         b.iter_batched(
             || ingest(&updates),
-            |mut rib| export_encoded(&mut rib),
+            |mut rib| (export_encoded(&mut rib), rib),
             BatchSize::PerIteration,
         )
     });
