@@ -407,6 +407,17 @@ fn as_count(attrs: &PathAttrs, asn: u32) -> usize {
         .sum()
 }
 
+/// The (prefix, Path Identifier) of each NLRI entry, an absent identifier
+/// as 0 (RFC 7911 §3: without ADD-PATH a peer has one path per prefix).
+fn keys<P: Copy>(
+    entries: &[bgp::wire::Nlri<P>],
+    prefix: fn(P) -> Prefix,
+) -> impl Iterator<Item = (Prefix, u32)> + '_ {
+    entries
+        .iter()
+        .map(move |n| (prefix(n.prefix), n.path_id.unwrap_or(0)))
+}
+
 /// `path` with `asn` in front (RFC 4271 §5.1.2): into its first segment
 /// when that is an AS_SEQUENCE with room (255 ASes at most), else in a
 /// new AS_SEQUENCE. Built at its final size, not copied and then grown.
@@ -867,13 +878,9 @@ impl Rib {
         }
         let mut out = UpdateOutcome::default();
         let withdrawn = update.withdrawn();
-        for n in &withdrawn.ipv4 {
-            out.withdrawn +=
-                usize::from(self.withdraw_path(peer, Prefix::V4(n.prefix), n.path_id.unwrap_or(0)));
-        }
-        for n in &withdrawn.ipv6 {
-            out.withdrawn +=
-                usize::from(self.withdraw_path(peer, Prefix::V6(n.prefix), n.path_id.unwrap_or(0)));
+        let gone = keys(&withdrawn.ipv4, Prefix::V4).chain(keys(&withdrawn.ipv6, Prefix::V6));
+        for (prefix, path_id) in gone {
+            out.withdrawn += usize::from(self.withdraw_path(peer, prefix, path_id));
         }
         if update.treat_as_withdraw() {
             return Ok(out);
@@ -906,12 +913,7 @@ impl Rib {
             let mut prefixes = std::mem::take(&mut self.scratch_prefixes);
             if let Some(nh) = nlri_next_hop {
                 prefixes.clear();
-                prefixes.extend(
-                    update
-                        .nlri
-                        .iter()
-                        .map(|n| (Prefix::V4(n.prefix), n.path_id.unwrap_or(0))),
-                );
+                prefixes.extend(keys(&update.nlri, Prefix::V4));
                 let attrs = if mp.is_some() {
                     received.clone()
                 } else {
@@ -930,14 +932,8 @@ impl Rib {
             if let Some((nh, nlri)) = mp {
                 prefixes.clear();
                 match nlri {
-                    MpNlri::Ipv4Unicast(v) => prefixes.extend(
-                        v.iter()
-                            .map(|n| (Prefix::V4(n.prefix), n.path_id.unwrap_or(0))),
-                    ),
-                    MpNlri::Ipv6Unicast(v) => prefixes.extend(
-                        v.iter()
-                            .map(|n| (Prefix::V6(n.prefix), n.path_id.unwrap_or(0))),
-                    ),
+                    MpNlri::Ipv4Unicast(v) => prefixes.extend(keys(v, Prefix::V4)),
+                    MpNlri::Ipv6Unicast(v) => prefixes.extend(keys(v, Prefix::V6)),
                     MpNlri::Other { .. } => {}
                 }
                 self.import(

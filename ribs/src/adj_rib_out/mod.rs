@@ -673,7 +673,11 @@ impl AdjRibOut {
     /// every member is sent all of it: the routes go straight to their
     /// attribute sets (vectors allocated once), in load order.
     fn pack_load(&mut self, groups: &mut Groups<'_>, ctx: &Context) -> Vec<Update> {
-        self.distribute_load(groups, ctx);
+        let (all4, start) = self.distribute_load(groups, ctx);
+        for (i, g) in groups.list.iter_mut().enumerate() {
+            g.nlri4
+                .extend_from_slice(all4.get(start[i]..start[i + 1]).unwrap_or_default());
+        }
         let mut out = Vec::new();
         groups.pack(ctx, ctx.max_message_len(), &mut out);
         out
@@ -685,18 +689,36 @@ impl AdjRibOut {
         groups: &mut Groups<'_>,
         ctx: &Context,
     ) -> Result<Vec<Bytes>, EncodeError> {
+        let (all4, start) = self.distribute_load(groups, ctx);
+        let mut msgs = wire::Messages::default();
+        let max = ctx.max_message_len();
+        for (i, g) in groups.list.iter_mut().enumerate() {
+            let nlri4 = all4.get(start[i]..start[i + 1]).unwrap_or_default();
+            g.pack_wire(ctx, max, nlri4, &mut msgs)?;
+        }
+        Ok(msgs.into_vec())
+    }
+
+    /// The whole-table store's routes handed to the sets they are sent
+    /// with, in load order within each set. IPv4, the bulk, comes back as
+    /// one list with each set's prefixes together (a counting sort by
+    /// set; set `i`'s are `start[i]..start[i + 1]`) rather than a list per
+    /// set; IPv6 goes into the sets.
+    fn distribute_load(
+        &mut self,
+        groups: &mut Groups<'_>,
+        ctx: &Context,
+    ) -> (Vec<Nlri4>, Vec<usize>) {
         let ap4 = ctx.add_path.ipv4_unicast;
         let ap6 = ctx.add_path.ipv6_unicast;
         let (admits, counts) = self.admit_load(groups, ap4, ap6);
-        // IPv4, the bulk: one list with each set's prefixes together (a
-        // counting sort by set, in load order within a set), instead of a
-        // list per set.
         let n = groups.list.len();
         let mut start = vec![0usize; n + 1];
-        for (a, &(n4, _)) in admits.iter().zip(&counts) {
+        for (a, &(n4, n6)) in admits.iter().zip(&counts) {
             if let Some(s) = start.get_mut(a.index as usize + 1) {
                 *s += n4 as usize;
             }
+            groups.list[a.index as usize].nlri6.reserve(n6 as usize);
         }
         for i in 1..=n {
             start[i] += start[i - 1];
@@ -725,9 +747,6 @@ impl AdjRibOut {
             }
         }
         let path_id = ap6.then_some(0);
-        for (a, &(_, n6)) in admits.iter().zip(&counts) {
-            groups.list[a.index as usize].nlri6.reserve(n6 as usize);
-        }
         for &(prefix, set) in &self.base.v6 {
             if let Some(a) = admits.get(set as usize) {
                 groups.list[a.index as usize]
@@ -735,43 +754,7 @@ impl AdjRibOut {
                     .push(Nlri { path_id, prefix });
             }
         }
-        let mut msgs = wire::Messages::default();
-        let max = ctx.max_message_len();
-        for (i, g) in groups.list.iter_mut().enumerate() {
-            let nlri4 = all.get(start[i]..start[i + 1]).unwrap_or_default();
-            g.pack_wire(ctx, max, nlri4, &mut msgs)?;
-        }
-        Ok(msgs.into_vec())
-    }
-
-    /// The whole-table store's routes handed to the sets they are sent
-    /// with, in prefix order within each set.
-    fn distribute_load(&mut self, groups: &mut Groups<'_>, ctx: &Context) {
-        let ap4 = ctx.add_path.ipv4_unicast;
-        let ap6 = ctx.add_path.ipv6_unicast;
-        let (admits, counts) = self.admit_load(groups, ap4, ap6);
-        for (a, &(n4, n6)) in admits.iter().zip(&counts) {
-            let g = &mut groups.list[a.index as usize];
-            g.nlri4.reserve(n4 as usize);
-            g.nlri6.reserve(n6 as usize);
-        }
-        let path_id = |ap: bool| ap.then_some(0);
-        for &(prefix, set) in &self.base.v4 {
-            if let Some(a) = admits.get(set as usize) {
-                groups.list[a.index as usize].nlri4.push(Nlri {
-                    path_id: path_id(ap4),
-                    prefix,
-                });
-            }
-        }
-        for &(prefix, set) in &self.base.v6 {
-            if let Some(a) = admits.get(set as usize) {
-                groups.list[a.index as usize].nlri6.push(Nlri {
-                    path_id: path_id(ap6),
-                    prefix,
-                });
-            }
-        }
+        (all, start)
     }
 
     /// The records of a whole-table load: all announcements.
