@@ -95,6 +95,7 @@ fn init_logging(args: &Args, file: &config::Logging) {
 }
 
 fn main() -> ExitCode {
+    node_agent::malloc::tune();
     let args = Args::parse();
     if args.kubernetes {
         return kubernetes_main(args);

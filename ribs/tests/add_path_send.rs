@@ -14,7 +14,7 @@ use proptest::prelude::*;
 use ribs::add_path::{AddPathSend, SendPaths};
 use ribs::policy::{Disposition, Match, Policy, Term};
 use ribs::rib::{AllReachable, PeerConfig, Rib, RibConfig};
-use ribs::{NextHop, PeerId, PeerInfo, PeerKind};
+use ribs::{NextHop, PeerId, PeerInfo, PeerKind, Prefix};
 
 const LOCAL_AS: u32 = 65000;
 const REJECTED: Community = Community(65000 << 16 | 666);
@@ -611,4 +611,58 @@ proptest! {
     ) {
         run(ops, limit, late);
     }
+}
+
+/// A session that goes down takes every path it sent: with a Path
+/// Identifier or without, every family, each prefix's forwarding state
+/// changed once; paths of other peers stay.
+#[test]
+fn a_peer_going_down_takes_all_its_paths() {
+    let mut rib = reflector();
+    for id in [7, 8] {
+        let mut u = ibgp_announce("198.19.2.0/24", 2, 100);
+        u.nlri[0].path_id = Some(id);
+        rib.apply_update(PeerId(2), &u, true).unwrap();
+    }
+    rib.apply_update(PeerId(2), &ibgp_announce("198.19.3.0/24", 2, 100), true)
+        .unwrap();
+    rib.take_fib_changes();
+    assert_eq!(rib.loc_rib().len(), 3);
+    let ids: Vec<u32> = rib
+        .loc_rib()
+        .get(&Prefix::V4(pfx("198.19.2.0/24")))
+        .unwrap()
+        .paths()
+        .iter()
+        .map(|p| p.path_id)
+        .collect();
+    assert_eq!(ids, vec![7, 8]);
+    rib.peer_down(PeerId(2)).unwrap();
+    let changed: Vec<_> = rib
+        .take_fib_changes()
+        .into_iter()
+        .map(|c| (c.prefix, c.next_hops))
+        .collect();
+    // P is now through client 3; the other two prefixes are gone.
+    assert_eq!(
+        changed,
+        vec![
+            (
+                Prefix::V4(pfx(P)),
+                Some(vec![NextHop::V4(Ipv4Addr::new(198, 18, 0, 3))])
+            ),
+            (Prefix::V4(pfx("198.19.2.0/24")), None),
+            (Prefix::V4(pfx("198.19.3.0/24")), None),
+        ]
+    );
+    assert_eq!(rib.loc_rib().len(), 1);
+    let peers: Vec<PeerId> = rib
+        .loc_rib()
+        .get(&Prefix::V4(pfx(P)))
+        .unwrap()
+        .paths()
+        .iter()
+        .map(|p| p.peer)
+        .collect();
+    assert_eq!(peers, vec![PeerId(3), PeerId(4)]);
 }

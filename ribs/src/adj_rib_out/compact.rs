@@ -5,11 +5,12 @@
 //! about 90 bytes. Once sent, it only records what the peer was told, which
 //! the sorted store of a whole-table load ([`Base`]) keeps in 12 bytes (an
 //! IPv4 prefix and an attribute set number). When the index holds an
-//! eighth as many sent routes as the store (and at least
+//! eighth as many sent routes as the store, or [`FOLD_MAX`] (and at least
 //! [`AdjRibOut::compact_at`]), they are merged into the store, in place:
 //! each route is sorted once, and each merge costs linear time and grows
-//! the store by an eighth at least, so the index never holds much more
-//! than a ninth of the table.
+//! the store by an eighth or by [`FOLD_MAX`] routes, so the index never
+//! holds much more than the smaller of a ninth of the table and
+//! [`FOLD_MAX`] routes.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -26,6 +27,16 @@ use crate::prefix::{Ipv4Prefix, Ipv6Prefix, Prefix};
 /// store: each fold copies the store, so a smaller ratio means more copying
 /// and a smaller index (about 90 bytes a route against 12).
 const FOLD_RATIO: usize = 8;
+
+/// ... and once it holds `FOLD_MAX` routes, whatever the store's size (but
+/// never below [`AdjRibOut::compact_at`]). An eighth of a full table is
+/// about 112,000 routes: 10 MB of slots and hash entries, and up to twice
+/// that in the capacity of their vector and hash table, which would be the
+/// group's largest allocation but the store. 28,672 routes fill a
+/// 32,768-bucket hash table to its 7/8 load; the price is more folds, each
+/// a copy of the store at 12 bytes a route (about 25 more for a full
+/// table).
+const FOLD_MAX: usize = 28_672;
 
 /// Attribute sets of the new store, numbered by (set, source).
 struct Sets {
@@ -61,14 +72,13 @@ impl AdjRibOut {
     }
 
     /// Fold the sent routes of the index into the store when due: nothing
-    /// queued, and the index at least an eighth of the store.
+    /// queued, and the index at least an eighth of the store or
+    /// [`FOLD_MAX`] routes.
     pub(super) fn maybe_compact(&mut self) {
         let indexed = self.index.len();
-        if indexed < self.compact_min
-            || indexed.saturating_mul(FOLD_RATIO) < self.base.v4.len() + self.base.v6.len()
-            || !self.queue.is_empty()
-            || self.base.queued
-        {
+        let small = indexed.saturating_mul(FOLD_RATIO) < self.base.v4.len() + self.base.v6.len()
+            && indexed < FOLD_MAX.max(self.compact_min);
+        if indexed < self.compact_min || small || !self.queue.is_empty() || self.base.queued {
             return;
         }
         self.compact();
@@ -167,7 +177,59 @@ fn merge_into<T: Copy, K: Ord>(a: &mut Vec<T>, b: &[T], key: impl Fn(&T) -> K) {
 
 #[cfg(test)]
 mod tests {
-    use super::merge_into;
+    use std::net::Ipv4Addr;
+    use std::sync::Arc;
+
+    use bgp::wire::Context;
+
+    use super::{merge_into, FOLD_MAX};
+    use crate::adj_rib_out::AdjRibOut;
+    use crate::attrs::{NextHop, PathAttrs};
+    use crate::prefix::{Ipv4Prefix, Prefix};
+
+    /// The i-th /24 from 16.0.0.0.
+    fn slash24(i: u32) -> Ipv4Prefix {
+        Ipv4Prefix::new(Ipv4Addr::from((16 << 24) + (i << 8)), 24).unwrap()
+    }
+
+    /// Past a large store, the index is folded at [`FOLD_MAX`] routes, not
+    /// at an eighth of the store.
+    #[test]
+    fn a_large_store_folds_the_index_at_fold_max() {
+        let store = 400_000;
+        assert!(FOLD_MAX * 8 < store as usize);
+        let attrs = Arc::new(PathAttrs {
+            next_hop: NextHop::V4(Ipv4Addr::new(198, 18, 0, 1)),
+            ..PathAttrs::local()
+        });
+        let ctx = Context::default();
+        let mut out = AdjRibOut::new();
+        out.load(
+            vec![attrs.clone()],
+            (0..store).map(|i| (slash24(i), 0)).collect(),
+            vec![],
+        );
+        assert!(!out.take_updates(&ctx).is_empty());
+        let mut next = store;
+        let mut announce = |out: &mut AdjRibOut, n: usize| {
+            for _ in 0..n {
+                out.announce(Prefix::V4(slash24(next)), 0, attrs.clone());
+                next += 1;
+            }
+            assert!(!out.take_updates(&ctx).is_empty());
+        };
+        announce(&mut out, FOLD_MAX - 1);
+        assert_eq!(out.indexed(), FOLD_MAX - 1);
+        announce(&mut out, 1);
+        assert_eq!(out.indexed(), 0);
+        assert_eq!(out.len(), store as usize + FOLD_MAX);
+        // A higher `compact_at` still wins.
+        out.compact_at(FOLD_MAX + 10);
+        announce(&mut out, FOLD_MAX + 9);
+        assert_eq!(out.indexed(), FOLD_MAX + 9);
+        announce(&mut out, 1);
+        assert_eq!(out.indexed(), 0);
+    }
 
     #[test]
     fn merge_into_interleaves_from_the_back() {
