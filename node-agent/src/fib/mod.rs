@@ -15,7 +15,8 @@
 //!   usable now.
 //! - [`table`]: the per-prefix state, one hash table per family holding
 //!   the entries, with a dirty bitmap.
-//! - [`shared`]: the targets and kernel states the routes name by id.
+//! - [`shared`]: the targets and kernel states the routes name by id, in
+//!   pairs (one id a route).
 //! - `writer`: the writer task; `handle`: its [`FibHandle`] and the watch
 //!   thread; `types`: configuration, view, errors.
 //!

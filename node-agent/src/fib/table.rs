@@ -1,7 +1,8 @@
 //! The writer's per-prefix state: one hash table per address family whose
 //! buckets hold the entries themselves (the prefix and a [`Route`]), with
-//! no slab and no separate index. An IPv4 entry is 14 bytes (15 with the
-//! bucket's control byte), an IPv6 one 26.
+//! no slab and no separate index. An IPv4 entry is 9 bytes (10 with the
+//! bucket's control byte: 10.5 MB for a full table of 901,899 prefixes in
+//! 2^20 buckets), an IPv6 one 21.
 //!
 //! The dirty routes: the route's own `QUEUED` flag, a bitmap over the
 //! buckets (a bit a bucket), and while there are few of them (up to
@@ -22,41 +23,74 @@ use ribs::Prefix;
 
 use super::counted::Ref;
 
-/// What the writer keeps for one prefix besides the prefix: 9 bytes,
-/// unaligned, so that an IPv4 entry (with its 5-byte prefix) is 14.
+/// What the writer keeps for one prefix besides the prefix: 4 bytes,
+/// unaligned, so that an IPv4 entry (with its 5-byte prefix) is 9. The
+/// low 30 bits name the route's pair (what the RIB wants, what the kernel
+/// holds: an id in [`Shared`](super::shared::Shared)'s counted table of
+/// pairs, 0 for neither), the top two are the flags.
 #[repr(C, packed)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Route {
-    /// What the RIB wants: an id in the writer's table of targets (0:
-    /// nothing, a withdrawal).
-    pub want: Ref,
-    /// What the kernel holds of Twill's: an id in the writer's table of
-    /// kernel states (0: nothing).
-    pub have: Ref,
-    flags: u8,
+    bits: u32,
 }
 
-const QUEUED: u8 = 1;
-const STALE: u8 = 2;
+const QUEUED: u32 = 1 << 30;
+const STALE: u32 = 1 << 31;
+const FLAGS: u32 = QUEUED | STALE;
+
+/// The largest pair id a route can name (2^30 - 1). Each id held by a
+/// route and freed ids reused, so ids stay below the number of routes.
+pub const PAIR_MAX: Ref = !FLAGS;
+
+const _: () = assert!(std::mem::size_of::<Route>() == 4);
+const _: () = assert!(std::mem::size_of::<Entry<Ipv4Prefix>>() == 9);
+const _: () = assert!(std::mem::size_of::<Entry<Ipv6Prefix>>() == 21);
 
 impl Route {
+    /// A route naming pair `pair` (flags clear).
+    pub fn with_pair(pair: Ref) -> Route {
+        let mut r = Route::default();
+        r.set_pair(pair);
+        r
+    }
+
+    /// The id of the route's pair (0: nothing wanted, nothing held).
+    pub fn pair(&self) -> Ref {
+        self.bits & !FLAGS
+    }
+
+    /// Names pair `pair` (at most [`PAIR_MAX`]).
+    pub fn set_pair(&mut self, pair: Ref) {
+        debug_assert!(pair <= PAIR_MAX, "pair id {pair} past PAIR_MAX");
+        self.bits = self.bits & FLAGS | pair & PAIR_MAX;
+    }
+
     /// A route found at start-up that the RIB has not confirmed yet.
     pub fn stale(&self) -> bool {
-        self.flags & STALE != 0
+        self.bits & STALE != 0
     }
 
     /// Sets or clears [`Route::stale`].
     pub fn set_stale(&mut self, stale: bool) {
         if stale {
-            self.flags |= STALE;
+            self.bits |= STALE;
         } else {
-            self.flags &= !STALE;
+            self.bits &= !STALE;
         }
     }
 
     /// A write is queued (the route is dirty).
     pub fn queued(&self) -> bool {
-        self.flags & QUEUED != 0
+        self.bits & QUEUED != 0
+    }
+
+    /// Sets or clears [`Route::queued`] (the table's own bookkeeping).
+    fn set_queued(&mut self, queued: bool) {
+        if queued {
+            self.bits |= QUEUED;
+        } else {
+            self.bits &= !QUEUED;
+        }
     }
 }
 
@@ -188,11 +222,9 @@ impl<P: Key> Table<P> {
     /// Replaces the route in bucket `i` (its queued flag is kept).
     pub fn set(&mut self, i: usize, route: Route) {
         if let Some(e) = self.entries.get_bucket_mut(i) {
-            let queued = e.route.flags & QUEUED;
-            e.route = Route {
-                flags: route.flags & !QUEUED | queued,
-                ..route
-            };
+            let queued = e.route.queued();
+            e.route = route;
+            e.route.set_queued(queued);
         }
     }
 
@@ -204,7 +236,7 @@ impl<P: Key> Table<P> {
             return None;
         }
         let prefix = e.prefix;
-        e.route.flags |= QUEUED;
+        e.route.set_queued(true);
         self.queued += 1;
         if self.dirty.len() * 64 < self.entries.num_buckets() {
             self.dirty
@@ -220,7 +252,7 @@ impl<P: Key> Table<P> {
         let mut was = false;
         if let Some(e) = self.entries.get_bucket_mut(i) {
             if e.route.queued() {
-                e.route.flags &= !QUEUED;
+                e.route.set_queued(false);
                 self.queued -= 1;
                 was = true;
             }
@@ -265,9 +297,9 @@ impl<P: Key> Table<P> {
         for i in 0..self.entries.num_buckets() {
             let mark = match self.entries.get_bucket_mut(i) {
                 Some(e) => {
-                    let queued = e.route.flags & QUEUED;
+                    let queued = e.route.queued();
                     let hit = f(e.prefix.into(), &mut e.route);
-                    e.route.flags = e.route.flags & !QUEUED | queued;
+                    e.route.set_queued(queued);
                     hit
                 }
                 None => false,
@@ -480,10 +512,27 @@ mod tests {
     }
 
     #[test]
-    fn an_ipv4_entry_is_fourteen_bytes() {
-        assert_eq!(std::mem::size_of::<Route>(), 9);
-        assert_eq!(std::mem::size_of::<Entry<Ipv4Prefix>>(), 14);
-        assert_eq!(std::mem::size_of::<Entry<Ipv6Prefix>>(), 26);
+    fn an_ipv4_entry_is_nine_bytes() {
+        assert_eq!(std::mem::size_of::<Route>(), 4);
+        assert_eq!(std::mem::size_of::<Entry<Ipv4Prefix>>(), 9);
+        assert_eq!(std::mem::size_of::<Entry<Ipv6Prefix>>(), 21);
+    }
+
+    #[test]
+    fn the_flags_and_the_pair_share_one_word() {
+        let mut r = Route::with_pair(PAIR_MAX);
+        assert_eq!((r.pair(), r.stale(), r.queued()), (PAIR_MAX, false, false));
+        r.set_stale(true);
+        r.set_queued(true);
+        assert_eq!((r.pair(), r.stale(), r.queued()), (PAIR_MAX, true, true));
+        r.set_pair(5);
+        assert_eq!((r.pair(), r.stale(), r.queued()), (5, true, true));
+        r.set_stale(false);
+        assert_eq!((r.pair(), r.stale(), r.queued()), (5, false, true));
+        r.set_queued(false);
+        assert_eq!(r, Route::with_pair(5));
+        r.set_pair(0);
+        assert_eq!(r, Route::default());
     }
 
     #[test]
@@ -492,19 +541,15 @@ mod tests {
         let a = t.upsert(&p("192.0.2.0/24"));
         let b = t.upsert(&p("2001:db8::/32"));
         assert_eq!((a.v6, b.v6), (false, true));
-        let mut r = Route {
-            want: 7,
-            have: 9,
-            ..Route::default()
-        };
+        let mut r = Route::with_pair(7);
         r.set_stale(true);
         t.set(a, r);
         assert_eq!(t.upsert(&p("192.0.2.0/24")), a);
         assert_eq!(t.get(a), Some((p("192.0.2.0/24"), r)));
         assert_eq!(t.find(&p("2001:db8::/32")), Some(b));
         assert_eq!(
-            t.get(b).map(|(_, r)| (r.want, r.have, r.stale())),
-            Some((0, 0, false))
+            t.get(b).map(|(_, r)| (r.pair(), r.stale())),
+            Some((0, false))
         );
         assert_eq!(t.find(&p("192.0.2.0/25")), None);
         t.remove(a);
@@ -588,10 +633,7 @@ mod tests {
     #[test]
     fn growth_moves_entries_and_keeps_what_is_queued() {
         let mut t = Routes::default();
-        let want = |i| Route {
-            want: i,
-            ..Route::default()
-        };
+        let want = Route::with_pair;
         for i in 0..10 {
             let id = t.upsert(&v4(i));
             t.set(id, want(i));
@@ -611,14 +653,14 @@ mod tests {
         for i in 0..5000 {
             let got = t.find(&v4(i)).and_then(|id| t.get(id));
             assert_eq!(
-                got.map(|(p, r)| (p, r.want)),
+                got.map(|(p, r)| (p, r.pair())),
                 (i % 7 != 0).then_some((v4(i), i)),
                 "{i}"
             );
         }
         let mut queued = Vec::new();
         while let Some(b) = t.v4.pop_queued(0) {
-            queued.push(t.v4.get(b).unwrap().1.want);
+            queued.push(t.v4.get(b).unwrap().1.pair());
         }
         queued.sort_unstable();
         assert_eq!(queued, vec![3, 6, 9]);
@@ -634,11 +676,11 @@ mod tests {
         let mut seen = 0;
         t.for_each(|prefix, r| {
             seen += 1;
-            r.want = 1;
+            r.set_pair(1);
             matches!(prefix, Prefix::V6(_))
         });
         assert_eq!((seen, t.queued()), (21, 1));
-        assert!(t.iter().all(|(_, r)| r.want == 1));
+        assert!(t.iter().all(|(_, r)| r.pair() == 1));
         let id = t.find(&p("2001:db8::/48")).unwrap();
         assert_eq!(t.v6.pop_queued(0), Some(id.bucket as usize));
     }

@@ -22,9 +22,11 @@
 //! dump and the watch). Every event only marks prefixes dirty; `flush`
 //! compares the two and writes the difference (level-triggered).
 //!
-//! A route is 9 bytes beside its prefix (see [`table`](super::table)): the
-//! two are ids into [`Shared`]'s counted tables of targets and of kernel
-//! states, and a failure (rare) sits in a side table by prefix. With
+//! A route is 4 bytes beside its prefix (see [`table`](super::table)): the
+//! two flags and one id into [`Shared`]'s counted table of pairs (a target
+//! id and a kernel state id, themselves ids into its counted tables of
+//! targets and of kernel states), and a failure (rare) sits in a side
+//! table by prefix. With
 //! nexthop objects a target records the object its routes are written
 //! through and a kernel state the object the kernel's route names, each
 //! holding a reference, so an object is deleted only once no route wants
@@ -48,7 +50,7 @@ use super::netlink::{
 use super::nexthop::{self as nh, RTM_DELNEXTHOP, RTM_GETNEXTHOP, RTM_NEWNEXTHOP};
 use super::objects::{Lost, NhOp, Objects};
 use super::route::{Gateway, RouteChange, Target};
-use super::shared::{Shared, State};
+use super::shared::{Pair, Shared, State};
 use super::socket::{request_ack, NetlinkSocket, SocketError};
 use super::table::{Id, Pass, Routes};
 use super::types::{ExitMode, FibConfig, FibCounters, FibEntry, FibView, RouteError, RouteState};
@@ -239,12 +241,11 @@ impl Writer {
         let (shared, objects) = (&mut self.shared, &mut self.objects);
         let mut routes = 0;
         self.routes.for_each(|_, r| {
-            let Some(&new) = remap.get(&{ r.have }) else {
+            let Some(&new) = remap.get(&shared.pair(r.pair()).have) else {
                 return false;
             };
             shared.states.acquire(new);
-            shared.unstate(r.have, objects);
-            r.have = new;
+            r.set_pair(shared.with_have(r.pair(), new, objects));
             routes += 1;
             true
         });
@@ -298,8 +299,7 @@ impl Writer {
             return Err(e);
         }
         self.routes.for_each(|_, r| {
-            shared.unstate(r.have, objects);
-            r.have = 0;
+            r.set_pair(shared.with_have(r.pair(), 0, objects));
             false
         });
         for (prefix, state) in found {
@@ -312,8 +312,7 @@ impl Writer {
             if !known {
                 r.set_stale(!self.converged);
             }
-            shared.unstate(r.have, objects);
-            r.have = state;
+            r.set_pair(shared.with_have(r.pair(), state, objects));
             self.routes.set(id, r);
         }
         self.mark_all();
@@ -354,10 +353,8 @@ impl Writer {
                 continue;
             };
             r.set_stale(false);
-            let old = r.want;
-            r.want = want;
+            r.set_pair(self.shared.with_want(r.pair(), want, &mut self.objects));
             self.routes.set(id, r);
-            self.shared.unwant(old, &mut self.objects);
             if !self.failed.is_empty() {
                 self.failed.remove(&c.prefix);
             }
@@ -580,12 +577,13 @@ impl Writer {
         if r.stale() {
             return;
         }
-        if !(last.valid && last.target == r.want && last.v6 == id.v6) {
+        let pair = self.shared.pair(r.pair());
+        if !(last.valid && last.target == pair.want && last.v6 == id.v6) {
             self.drop_last(last);
-            *last = self.compute_last(r.want, id.v6);
+            *last = self.compute_last(pair.want, id.v6);
         }
         let want_nh = last.nh;
-        let have = self.shared.states.get(r.have);
+        let have = self.shared.states.get(pair.have);
         let op = match &mut self.objects {
             Some(o) if want_nh != 0 => {
                 if !o.usable(want_nh, &self.links) {
@@ -603,7 +601,7 @@ impl Writer {
                 (0, None) => None,
                 (w, Some(h))
                     if h.nh == 0
-                        && (w == r.have
+                        && (w == pair.have
                             || self
                                 .shared
                                 .states
@@ -623,7 +621,7 @@ impl Writer {
                 batch.push(Item::Route(id, prefix, op));
             }
             None => {
-                if r.want == 0 && r.have == 0 {
+                if pair == Pair::default() {
                     self.forget(id, &prefix);
                 } else if !self.failed.is_empty() {
                     self.failed.remove(&prefix);
@@ -727,15 +725,13 @@ impl Writer {
             };
             let error = match (op, err) {
                 (Op::New(state, _), None) => {
-                    let old = r.have;
-                    r.have = state;
-                    self.shared.unstate(old, &mut self.objects);
+                    // the write's reference to `state` goes to the pair
+                    r.set_pair(self.shared.with_have(r.pair(), state, &mut self.objects));
                     self.counters.installed += 1;
                     None
                 }
                 (Op::Del, None) | (Op::Del, Some(ESRCH)) => {
-                    self.shared.unstate(r.have, &mut self.objects);
-                    r.have = 0;
+                    r.set_pair(self.shared.with_have(r.pair(), 0, &mut self.objects));
                     self.counters.removed += 1;
                     None
                 }
@@ -757,7 +753,7 @@ impl Writer {
             self.routes.set(id, r);
             match error {
                 None => {
-                    if r.want == 0 && r.have == 0 && !r.stale() && !r.queued() {
+                    if r.pair() == 0 && !r.stale() && !r.queued() {
                         self.forget(id, &prefix);
                     } else if !self.failed.is_empty() {
                         self.failed.remove(&prefix);
@@ -861,7 +857,9 @@ impl Writer {
         if hit.is_empty() {
             return;
         }
-        self.routes.for_each(|_, r| hit.contains(&{ r.want }));
+        let shared = &self.shared;
+        self.routes
+            .for_each(|_, r| hit.contains(&shared.pair(r.pair()).want));
     }
 
     /// One notification from the watch socket (changes by others only: the
@@ -912,31 +910,29 @@ impl Writer {
                     return;
                 };
                 let (shared, objects) = (&mut self.shared, &mut self.objects);
+                let pair = shared.pair(e.pair());
                 match (m.kind, ours) {
                     // Twill's route deleted by someone else (or flushed by
                     // the kernel): forget it; flush puts it back.
                     (RTM_DELROUTE, true) => {
-                        if e.have != 0 && e.want != 0 {
+                        if pair.have != 0 && pair.want != 0 {
                             self.counters.restored += 1;
                             info!(prefix = %r.prefix, "FIB: route deleted by someone else, restoring");
                         }
-                        shared.unstate(e.have, objects);
-                        e.have = 0;
+                        e.set_pair(shared.with_have(e.pair(), 0, objects));
                     }
                     // Someone wrote a route with Twill's protocol number.
                     (RTM_NEWROUTE, true) => {
-                        if e.want != 0 {
+                        if pair.want != 0 {
                             self.counters.restored += 1;
                         }
                         let state = State::of_route(&r, objects.as_ref());
                         let new = shared.state(state, objects);
-                        shared.unstate(e.have, objects);
-                        e.have = new;
+                        e.set_pair(shared.with_have(e.pair(), new, objects));
                     }
                     // A route of another protocol replaced Twill's.
-                    (RTM_NEWROUTE, false) if replaced && e.have != 0 => {
-                        shared.unstate(e.have, objects);
-                        e.have = 0;
+                    (RTM_NEWROUTE, false) if replaced && pair.have != 0 => {
+                        e.set_pair(shared.with_have(e.pair(), 0, objects));
                     }
                     _ => return,
                 }
@@ -955,7 +951,8 @@ impl Writer {
             .routes
             .iter()
             .map(|(prefix, r)| {
-                let target = self.shared.targets.get(r.want);
+                let pair = self.shared.pair(r.pair());
+                let target = self.shared.targets.get(pair.want);
                 let state = if let Some(f) = self.failed.get(&prefix) {
                     RouteState::Failed {
                         error: f.error.clone(),
@@ -970,7 +967,7 @@ impl Writer {
                 } else {
                     RouteState::Installed
                 };
-                let installed = match (self.shared.states.get(r.have), &self.objects) {
+                let installed = match (self.shared.states.get(pair.have), &self.objects) {
                     (Some(s), Some(o)) if s.nh != 0 => o.forward(s.nh),
                     (s, _) => s.map(|s| s.forward.clone()),
                 };
@@ -1103,8 +1100,7 @@ impl Writer {
         if exit == ExitMode::RemoveRoutes {
             let (shared, objects) = (&mut self.shared, &mut self.objects);
             self.routes.for_each(|_, r| {
-                shared.unwant(r.want, objects);
-                r.want = 0;
+                r.set_pair(shared.with_want(r.pair(), 0, objects));
                 r.set_stale(false);
                 true
             });
