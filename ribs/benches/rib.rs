@@ -5,7 +5,11 @@
 //!    (about 60,000 distinct sets: AS paths of 2-6 ASes, MED on a third,
 //!    0-4 communities), decision process included;
 //! 2. export: the whole table queued and packed into UPDATEs for 1 new
-//!    peer, and for 10.
+//!    peer, and for 10;
+//! 3. churn: with the table sent to an Established peer, a tenth of it
+//!    (in a shuffled order, as the bench runner's churn suite) withdrawn
+//!    and announced again with new attribute sets, and the peer's UPDATEs
+//!    encoded after each.
 //!
 //! Memory is resident memory (`VmRSS`) before and after the ingest; the
 //! attribute sets alone are measured by interning the same sets into a
@@ -211,6 +215,57 @@ fn stream(updates: &[Update], every: usize, compact_at: usize) -> usize {
     messages
 }
 
+/// [`stream`]'s RIB (the table sent to Established peer 100, the index
+/// folded as the agent folds it) and the churn for it: a tenth of the
+/// prefixes in a shuffled order, withdrawn in UPDATEs of 800, then
+/// announced again under new attribute sets.
+fn churn_setup(prefixes: &[Ipv4Prefix], updates: &[Update]) -> (Rib, Vec<Update>) {
+    let mut rib = rib_for(updates);
+    rib.add_peer(peer(100, 65100)).unwrap();
+    rib.peer_up(PeerId(100)).unwrap();
+    for chunk in updates.chunks(64) {
+        for u in chunk {
+            rib.apply_update(PeerId(2), u, true).unwrap();
+        }
+        rib.take_encoded(PeerId(100), &ctx()).unwrap();
+    }
+    let mut churned: Vec<Ipv4Prefix> = prefixes.iter().step_by(10).copied().collect();
+    churned.sort_by_key(|p| mix(u64::from(u32::from(p.addr())) << 8 | u64::from(p.len())));
+    let mut churn: Vec<Update> = churned
+        .chunks(800)
+        .map(|chunk| Update {
+            withdrawn_routes: chunk.iter().map(|p| Nlri::new(*p)).collect(),
+            ..Update::default()
+        })
+        .collect();
+    churn.extend(
+        churned
+            .chunks(PER_SET)
+            .enumerate()
+            .map(|(k, chunk)| Update {
+                path_attributes: attributes(1 << 32 | k as u64),
+                nlri: chunk.iter().map(|p| Nlri::new(*p)).collect(),
+                ..Update::default()
+            }),
+    );
+    (rib, churn)
+}
+
+/// Applies `churn` to `rib` as the agent does (peer 100's UPDATEs encoded
+/// every 64 received): the messages for peer 100.
+#[inline(never)]
+fn churn(mut rib: Rib, churn: Vec<Update>) -> (usize, Rib) {
+    let mut messages = 0;
+    let mut churn = churn.into_iter().peekable();
+    while churn.peek().is_some() {
+        for u in churn.by_ref().take(64) {
+            rib.apply_update_owned(PeerId(2), u, true).unwrap();
+        }
+        messages += rib.take_encoded(PeerId(100), &ctx()).unwrap().len();
+    }
+    (messages, rib)
+}
+
 /// Time this thread has run on a CPU (`/proc/thread-self/schedstat`, in
 /// nanoseconds): unlike wall time, not inflated by other processes
 /// competing for the two cores.
@@ -328,7 +383,6 @@ fn main() {
     let prefixes = prefixes();
     let n = prefixes.len();
     let updates = updates(&prefixes);
-    drop(prefixes);
     // `RIB_BENCH_REPORT=0`: criterion only (for a profiler's run).
     if std::env::var_os("RIB_BENCH_REPORT").is_none_or(|v| v != "0") {
         report(&updates, n);
@@ -363,6 +417,13 @@ fn main() {
         b.iter_batched(
             || updates.clone(),
             |u| propagate(u, 10),
+            BatchSize::PerIteration,
+        )
+    });
+    c.bench_function("churn_tenth_of_full_table_1_established_peer", |b| {
+        b.iter_batched(
+            || churn_setup(&prefixes, &updates),
+            |(rib, updates)| churn(rib, updates),
             BatchSize::PerIteration,
         )
     });
