@@ -20,7 +20,9 @@
 //! also in a shuffled order, as the writer's hash table walks a large
 //! table: the kernel's time depends on the order), `ip -batch`,
 //! and one request per route awaited in turn. `--refs-up-to M` runs the last
-//! two only for N <= M. Needs root.
+//! two only for N <= M. Each Twill run also prints the bytes of the
+//! writer's per-prefix table and its bytes a route ([`FibView::table_bytes`])
+//! and the (target, kernel state) pairs its routes name. Needs root.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -31,7 +33,9 @@ use std::time::{Duration, Instant};
 
 use node_agent::fib::netlink::{self, Forward, Hop, RouteKey, NLMSG_ERROR};
 use node_agent::fib::socket::{request_ack, NetlinkSocket};
-use node_agent::fib::{FibConfig, FibHandle, Gateway, RouteChange, Target, DEFAULT_PROTOCOL};
+use node_agent::fib::{
+    FibConfig, FibHandle, FibView, Gateway, RouteChange, Target, DEFAULT_PROTOCOL,
+};
 use ribs::Prefix;
 
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 2);
@@ -118,6 +122,20 @@ fn load_prefixes() -> Vec<Prefix> {
         .collect()
 }
 
+/// The writer's table after Twill's install of `v.entries`.
+fn report(v: &FibView, objects: bool) {
+    let n = v.entries.len();
+    let how = match objects {
+        true => "nexthop object",
+        false => "next hop in each route",
+    };
+    let (bytes, pairs) = (v.table_bytes, v.pairs);
+    let each = bytes as f64 / n as f64;
+    println!(
+        "{n} routes, {how}: the writer's table {bytes} bytes, {each:.1} a route; {pairs} pair(s)"
+    );
+}
+
 /// Twill's writer: apply all, wait until written; withdraw all, wait.
 /// `objects`: the next hop as a nexthop object (the default), else in
 /// each route (the fallback for kernels without nexthop objects).
@@ -156,6 +174,9 @@ fn twill(prefixes: &[Prefix], objects: bool) -> (Duration, Duration) {
                 let v = fib.view().await.unwrap();
                 assert_eq!(v.counters.installed as usize, n, "{:?}", v.counters);
                 assert_eq!(v.nexthop_objects, objects.then_some(1));
+                // one target, one kernel state: one pair
+                assert_eq!(v.pairs, 1);
+                report(&v, objects);
                 // the main thread counts the kernel's routes, then says go
                 tx.send(()).unwrap();
                 go_rx.recv().unwrap();
@@ -364,8 +385,6 @@ fn main() {
     }
     let all = load_prefixes();
     println!("{} IPv4 prefixes loaded", all.len());
-    println!("| N | method | install | remove | vs pre-built, ack each (install / remove) |");
-    println!("| ---: | --- | ---: | ---: | ---: |");
     for n in ns {
         let prefixes = &all[..n.min(all.len())];
         let n = prefixes.len();
@@ -422,6 +441,8 @@ fn main() {
             }
         }
         let reference = best[0];
+        println!("| N | method | install | remove | vs pre-built, ack each (install / remove) |");
+        println!("| ---: | --- | ---: | ---: | ---: |");
         for ((name, _), (i, r)) in methods.iter().zip(&best) {
             println!(
                 "| {n} | {name} | {} | {} | {:.2}x / {:.2}x |",

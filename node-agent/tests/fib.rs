@@ -317,6 +317,9 @@ fn install_replace_and_withdraw_ipv4_and_ipv6(objects: bool) {
             ns.twill6(),
             strs(&["2001:db8::/32 via fd00::2 dev a0 metric 1024 pref medium"])
         );
+        // a (target, kernel state) pair per target: the routes via
+        // fd00::2 of both families share one
+        assert_eq!(fib.view().await.unwrap().pairs, 3);
         // replace: new next hops, no other route touched
         fib.apply(vec![
             via("192.0.2.0/24", &["198.18.1.2"]),
@@ -336,6 +339,8 @@ fn install_replace_and_withdraw_ipv4_and_ipv6(objects: bool) {
             ns.twill6(),
             strs(&["2001:db8::/32 via fd00:1::2 dev a1 metric 1024 pref medium"])
         );
+        // one pair a route now; the replaced routes' old pairs are gone
+        assert_eq!(fib.view().await.unwrap().pairs, 4);
         // withdraw
         fib.apply(vec![
             RouteChange::withdraw(p("192.0.2.0/24")),
@@ -350,7 +355,7 @@ fn install_replace_and_withdraw_ipv4_and_ipv6(objects: bool) {
         );
         assert!(ns.twill6().is_empty());
         let view = fib.view().await.unwrap();
-        assert_eq!(view.entries.len(), 1);
+        assert_eq!((view.entries.len(), view.pairs), (1, 1));
         assert_eq!(view.entries[0].state, RouteState::Installed);
         assert_eq!(view.counters.installed, 6);
         assert_eq!(view.counters.removed, 3);

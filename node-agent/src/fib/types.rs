@@ -140,6 +140,12 @@ pub struct FibView {
     /// How many nexthop objects Twill keeps; `None`: next hops are
     /// written into each route (no nexthop objects, or turned off).
     pub nexthop_objects: Option<usize>,
+    /// Bytes the writer's per-prefix tables take (both families' buckets
+    /// and dirty bitmaps).
+    pub table_bytes: usize,
+    /// How many distinct (wanted target, kernel state) pairs the routes
+    /// name.
+    pub pairs: usize,
 }
 
 /// What to do with Twill's routes when the writer stops.

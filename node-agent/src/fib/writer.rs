@@ -984,6 +984,8 @@ impl Writer {
             entries,
             counters: self.counters.clone(),
             nexthop_objects: self.objects.as_ref().map(|o| o.len()),
+            table_bytes: self.routes.allocation_size(),
+            pairs: self.shared.pairs(),
         }
     }
 
