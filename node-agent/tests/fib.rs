@@ -681,13 +681,31 @@ fn a_conflict_is_retried_until_the_foreign_route_goes(objects: bool) {
             .unwrap();
         fib.sync().await.unwrap();
         assert!(ns.twill4().is_empty());
+        // the failed write left the route's pair as it was: wanted,
+        // nothing installed
+        let view = fib.view().await.unwrap();
+        assert_eq!((view.pairs, &view.entries[0].installed), (1, &None));
+        assert!(
+            matches!(
+                view.entries[0].state,
+                RouteState::Failed {
+                    error: RouteError::Conflict,
+                    ..
+                }
+            ),
+            "{:?}",
+            view.entries[0].state
+        );
         // the operator removes the static route: the next retry installs
         ns.ip(&["route", "del", "203.0.113.0/24", "proto", "static"]);
         eventually("route installed after the conflict", || {
             ns.twill4() == strs(&["203.0.113.0/24 via 198.18.0.2 dev a0"])
         });
         let view = fib.view().await.unwrap();
-        assert_eq!(view.entries[0].state, RouteState::Installed);
+        assert_eq!(
+            (&view.entries[0].state, view.pairs),
+            (&RouteState::Installed, 1)
+        );
         assert!(view.counters.conflicts >= 1);
         assert_eq!(ns.routes("-4", "static"), Vec::<String>::new());
     });
