@@ -1,7 +1,8 @@
 //! A counted table of shared values with `u32` ids, so that a route names
-//! its wanted target and its kernel state in four bytes each instead of a
-//! pointer: equal values get one id, each holder counts one reference, and
-//! an id nobody holds is freed (and reused).
+//! its wanted target and its kernel state in four bytes (one id of their
+//! pair, itself two ids) instead of pointers: equal values get one id,
+//! each holder counts one reference, and an id nobody holds is freed (and
+//! reused).
 //!
 //! Id 0 is never handed out: a route stores 0 for "none".
 
