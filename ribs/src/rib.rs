@@ -309,9 +309,13 @@ enum NextHops {
     Many(Vec<NextHop>),
 }
 
-fn selected_of(dest: Option<&Dest>) -> Selected {
+/// The selection of `dest`; its next hops only with `next_hops` (they
+/// matter to the FIB alone, and reading them costs a look into each
+/// path's attributes: another cache miss per change on a large table).
+fn selected_of(dest: Option<&Dest>, next_hops: bool) -> Selected {
     let best = dest.and_then(Dest::best);
     let next_hops = match dest {
+        _ if !next_hops => NextHops::None,
         None => NextHops::None,
         Some(Dest::One(path)) => NextHops::One(path.attrs.next_hop),
         // The same next hops compare equal however they are stored.
@@ -1171,6 +1175,7 @@ impl Rib {
     fn insert_path(&mut self, prefix: Prefix, path: Path, eligible: Option<bool>) -> bool {
         let peer = path.peer;
         self.refreshed(peer, prefix, path.path_id);
+        let fib_kept = self.fib_kept;
         let decide = Decide {
             peers: &self.peers,
             local: &self.local,
@@ -1185,7 +1190,7 @@ impl Rib {
             let eligible = eligible.unwrap_or_else(|| decide.eligible(p));
             let sel = Selected {
                 best: eligible.then_some((p.peer, p.path_id, Arc::as_ptr(&p.attrs))),
-                next_hops: if eligible {
+                next_hops: if eligible && fib_kept {
                     NextHops::One(p.attrs.next_hop)
                 } else {
                     NextHops::None
@@ -1196,8 +1201,8 @@ impl Rib {
         // Nobody to export to: a new destination only concerns the FIB
         // (what `changed` would conclude, without its comparisons).
         let quiet = export_copy.is_none() && self.path_groups == 0;
-        let (before, after, replaced, best) = match self.loc.upsert(prefix, path, selected_of, new)
-        {
+        let before = |d: Option<&Dest>| selected_of(d, fib_kept);
+        let (before, after, replaced, best) = match self.loc.upsert(prefix, path, before, new) {
             Upserted::New(after) if quiet => {
                 if self.fib_kept && after.best.is_some() {
                     self.fib.push(prefix);
@@ -1206,7 +1211,7 @@ impl Rib {
             }
             Upserted::New(after) => {
                 let best = export_copy.filter(|_| after.best.is_some());
-                (selected_of(None), after, None, best)
+                (selected_of(None, fib_kept), after, None, best)
             }
             Upserted::Existing {
                 before,
@@ -1214,7 +1219,7 @@ impl Rib {
                 dest,
             } => {
                 decide.run(dest);
-                let after = selected_of(Some(dest));
+                let after = selected_of(Some(dest), fib_kept);
                 // The best path is needed only to export it.
                 let best = if export_copy.is_some() {
                     dest.best().cloned()
@@ -1258,17 +1263,17 @@ impl Rib {
         let Some(dest) = self.loc.get_mut(&prefix) else {
             return false;
         };
-        let before = selected_of(Some(dest));
+        let before = selected_of(Some(dest), self.fib_kept);
         let (removed, empty) = dest.remove(peer, path_id);
         let Some(removed) = removed else {
             return false;
         };
         let (after, best) = if empty {
             self.loc.remove_dest(&prefix);
-            (selected_of(None), None)
+            (selected_of(None, self.fib_kept), None)
         } else {
             decide.run(dest);
-            (selected_of(Some(dest)), dest.best().cloned())
+            (selected_of(Some(dest), self.fib_kept), dest.best().cloned())
         };
         self.attrs.release(removed.attrs);
         if let Some(p) = self.peers.get_mut(&peer) {
@@ -1323,9 +1328,9 @@ impl Rib {
             let Some(dest) = self.loc.get_mut(&prefix) else {
                 continue;
             };
-            let before = selected_of(Some(dest));
+            let before = selected_of(Some(dest), self.fib_kept);
             decide.run(dest);
-            let after = selected_of(Some(dest));
+            let after = selected_of(Some(dest), self.fib_kept);
             let best = dest.best().cloned();
             self.changed(prefix, before, after, best);
         }

@@ -791,6 +791,22 @@ fn fib_changes_are_not_kept_when_nobody_takes_them() {
     let to3 = sent(&mut r, 3);
     assert_eq!(to3.len(), 1);
     assert_eq!(to3[0].0, Prefix::V4(p("198.19.0.0/24")));
+    // Nor a withdrawal's, nor a new best path's.
+    r.apply_update(PeerId(2), &withdraw(&["198.19.0.0/24"]), true)
+        .unwrap();
+    assert_eq!(
+        sent(&mut r, 3),
+        vec![(Prefix::V4(p("198.19.0.0/24")), None)]
+    );
+    let u = announce(&["198.19.0.0/24"], &[65002, 65010], [198, 18, 0, 2], vec![]);
+    r.apply_update(PeerId(2), &u, true).unwrap();
+    let u = announce(&["198.19.0.0/24"], &[65002], [198, 18, 0, 2], vec![]);
+    r.apply_update(PeerId(2), &u, true).unwrap();
+    let to3 = sent(&mut r, 3);
+    assert_eq!(to3.len(), 1);
+    let path = to3[0].1.as_ref().map(|a| a.as_path.clone());
+    assert_eq!(path, Some(AsPath::sequence(vec![65000, 65002])));
+    assert_eq!(r.take_fib_changes(), vec![]);
     // Turned back on, the next change is recorded.
     r.keep_fib_changes(true);
     let u = announce(&["198.19.1.0/24"], &[65002], [198, 18, 0, 2], vec![]);
