@@ -356,7 +356,9 @@ pub fn peak_rss(pids: &[u32]) -> u64 {
 }
 
 /// Prefixes in the main IPv4 table of the namespace `pid` is in
-/// (`/proc/PID/net/fib_triestat`, cheap even with a full table).
+/// (`/proc/PID/net/fib_triestat`: a walk of the whole trie, about 60 ms
+/// with a full table; see [`super::fib_probe`] for why it is read only
+/// at the end).
 pub fn fib_prefixes(pid: u32) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/net/fib_triestat")).ok()?;
     let main = text.split("Main:").nth(1)?;

@@ -16,6 +16,7 @@
 //! CPU time and peak RSS are the DUT's processes' own (`/proc`).
 
 pub mod dut;
+pub mod fib_probe;
 pub mod report;
 pub mod speaker;
 pub mod workload;
@@ -30,6 +31,7 @@ use bgp::wire::Ipv4Prefix;
 
 use crate::{Lab, Ns};
 use dut::{Kind, Setup, Speaker};
+use fib_probe::FibProbe;
 use speaker::MonitorState;
 
 /// Why a run could not be made.
@@ -505,15 +507,31 @@ fn table_run(
     thread::sleep(Duration::from_millis(500));
     let pid = running.pids[0];
     let fib_base = dut::fib_prefixes(pid).unwrap_or(0);
+    let mut probe = match suite {
+        Suite::Fib => Some(FibProbe::new(&dut_ns.name, prefixes)?),
+        _ => None,
+    };
     let cpu0 = dut::cpu_time(&running.pids);
     let result = (|| -> Result<Sample, BenchError> {
         let sent = speaker::inject(&injector.writer, &stream, epoch)?;
         let end = match suite {
+            // The sample first (cheap lookups), the exact count last (a
+            // walk of the whole trie): see `fib_probe`.
             Suite::Fib => wait_until(
                 "kernel table",
                 opts.timeout,
-                Duration::from_millis(20),
+                Duration::from_millis(2),
                 || {
+                    if let Some(p) = probe.as_mut() {
+                        match p.all_present() {
+                            Ok(true) => probe = None,
+                            Ok(false) => return None,
+                            Err(e) => {
+                                eprintln!("bench: FIB probe: {e}; counting from now on");
+                                probe = None;
+                            }
+                        }
+                    }
                     (dut::fib_prefixes(pid)? >= fib_base + n)
                         .then(|| epoch.elapsed().as_nanos() as u64)
                 },
