@@ -12,7 +12,8 @@
 //! of prefixes it holds and timestamps every change. Times run from the
 //! first UPDATE byte written to the last monitor holding all N (ingest and
 //! propagation: the Loc-RIB of every DUT is read through what it sends),
-//! or to the kernel table holding all N (`/proc/PID/net/fib_triestat`).
+//! or to the kernel table holding all N (a sample looked up first, then
+//! `/proc/PID/net/fib_triestat` read once: [`fib_probe`]).
 //! CPU time and peak RSS are the DUT's processes' own (`/proc`).
 
 pub mod dut;
