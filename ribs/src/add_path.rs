@@ -8,7 +8,7 @@
 //! each through the receiving peer's export rules on its own.
 //!
 //! RFC 7911 §3 leaves the Path Identifier to the sender: "a unique path
-//! identifier ... with respect to the prefix". [`PathIds`] assigns them per
+//! identifier ... with respect to the prefix". `PathIds` assigns them per
 //! update group: a path keeps its identifier for as long as it is sent, a
 //! new path takes the smallest identifier not in use for the prefix
 //! (starting at 1), so a peer sees no churn on paths that stay when others

@@ -4,7 +4,7 @@
 //!
 //! Two peers get the same routes with the same attributes when everything
 //! the export pipeline reads of the receiving peer is the same
-//! ([`same_export`]: eBGP or iBGP, reflector client or not, the export
+//! (`same_export`: eBGP or iBGP, reflector client or not, the export
 //! policy, our next hop towards it, the families, the shared subnet, how
 //! many paths per prefix it is sent with ADD-PATH) and
 //! the UPDATEs are encoded alike (the same negotiated encode context: AS

@@ -1,6 +1,6 @@
 //! The FIB writer's own route type: a prefix and what to do with its
 //! packets (next hops, or unreachable), and the conversion from the RIB's
-//! [`ribs::FibChange`].
+//! [`ribs::rib::FibChange`].
 //!
 //! A [`Target`] is shared: the routes of a cluster go through a handful of
 //! next-hop sets, so a [`RouteChange`] and the writer's per-prefix state
@@ -171,7 +171,7 @@ impl Targets {
 
     /// The change that routes `prefix` through `next_hops` (`None` or no
     /// installable next hop: a withdrawal), its target shared; as
-    /// [`ribs::Rib::drain_fib_changes`] hands them.
+    /// [`ribs::rib::Rib::drain_fib_changes`] hands them.
     pub fn route(&mut self, prefix: Prefix, next_hops: Option<&[NextHop]>) -> RouteChange {
         let mut gateways = std::mem::take(&mut self.scratch);
         gateways.clear();
