@@ -21,6 +21,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::thread;
 
 use bgp::wire::Ipv4Prefix;
+use nix::libc;
 use nix::sys::socket::{
     bind, recv, send, setsockopt, socket, sockopt, AddressFamily, MsgFlags, NetlinkAddr, SockFlag,
     SockProtocol, SockType,
@@ -36,14 +37,15 @@ pub const SAMPLE: usize = 4096;
 /// socket's default receive buffer).
 const BATCH: usize = 128;
 
-const NLMSG_ERROR: u16 = 2;
-const NLM_F_REQUEST: u16 = 1;
-const RTM_NEWROUTE: u16 = 24;
-const RTM_GETROUTE: u16 = 26;
+// The kernel's values (libc), in the widths of their fields.
+const NLMSG_ERROR: u16 = libc::NLMSG_ERROR as u16;
+const NLM_F_REQUEST: u16 = libc::NLM_F_REQUEST as u16;
+const RTM_NEWROUTE: u16 = libc::RTM_NEWROUTE;
+const RTM_GETROUTE: u16 = libc::RTM_GETROUTE;
 /// rtnetlink(7): return the FIB entry that matches, not a resolved route.
-const RTM_F_FIB_MATCH: u32 = 0x2000;
-const RTA_DST: u16 = 1;
-const AF_INET: u8 = 2;
+const RTM_F_FIB_MATCH: u32 = libc::RTM_F_FIB_MATCH;
+const RTA_DST: u16 = libc::RTA_DST;
+const AF_INET: u8 = libc::AF_INET as u8;
 /// nlmsghdr (16) + rtmsg (12) + RTA_DST (4 + 4).
 const REQUEST_LEN: usize = 36;
 
@@ -167,6 +169,17 @@ mod tests {
     use super::*;
     use crate::{env, Lab};
 
+    /// An nlmsghdr: length, type, flags, sequence number, port 0.
+    fn header(len: u32, kind: u16, flags: u16, seq: u32) -> Vec<u8> {
+        let mut h = Vec::new();
+        h.extend_from_slice(&len.to_ne_bytes());
+        h.extend_from_slice(&kind.to_ne_bytes());
+        h.extend_from_slice(&flags.to_ne_bytes());
+        h.extend_from_slice(&seq.to_ne_bytes());
+        h.extend_from_slice(&0u32.to_ne_bytes());
+        h
+    }
+
     /// `ip -n NS -batch -` of `lines`.
     fn ip_batch(ns: &str, lines: &[String]) {
         let mut child = Command::new("ip")
@@ -224,12 +237,7 @@ mod tests {
     fn a_request_is_one_fib_match_lookup() {
         let mut buf = Vec::new();
         request(&mut buf, 7, "198.18.5.0/24".parse().unwrap());
-        let mut want = Vec::new();
-        want.extend_from_slice(&36u32.to_ne_bytes());
-        want.extend_from_slice(&26u16.to_ne_bytes());
-        want.extend_from_slice(&1u16.to_ne_bytes());
-        want.extend_from_slice(&7u32.to_ne_bytes());
-        want.extend_from_slice(&0u32.to_ne_bytes());
+        let mut want = header(36, 26, 1, 7);
         want.extend_from_slice(&[2, 32, 0, 0, 0, 0, 0, 0]);
         want.extend_from_slice(&0x2000u32.to_ne_bytes());
         want.extend_from_slice(&8u16.to_ne_bytes());
@@ -242,21 +250,12 @@ mod tests {
     /// truncated message ends the walk.
     #[test]
     fn replies_are_read_by_sequence_number() {
-        let mut buf = Vec::new();
         // RTM_NEWROUTE, seq 3, 28 bytes: header + rtmsg (dst_len 24).
-        buf.extend_from_slice(&28u32.to_ne_bytes());
-        buf.extend_from_slice(&24u16.to_ne_bytes());
-        buf.extend_from_slice(&0u16.to_ne_bytes());
-        buf.extend_from_slice(&3u32.to_ne_bytes());
-        buf.extend_from_slice(&0u32.to_ne_bytes());
+        let mut buf = header(28, 24, 0, 3);
         buf.extend_from_slice(&[2, 24, 0, 0, 254, 84, 0, 1, 0, 0, 0, 0]);
         // NLMSG_ERROR, seq 4, 36 bytes (error code and the request's
         // header).
-        buf.extend_from_slice(&36u32.to_ne_bytes());
-        buf.extend_from_slice(&2u16.to_ne_bytes());
-        buf.extend_from_slice(&0u16.to_ne_bytes());
-        buf.extend_from_slice(&4u32.to_ne_bytes());
-        buf.extend_from_slice(&0u32.to_ne_bytes());
+        buf.extend(header(36, 2, 0, 4));
         buf.extend_from_slice(&(-101i32).to_ne_bytes());
         buf.extend_from_slice(&[0; 16]);
         // A truncated header.
