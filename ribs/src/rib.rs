@@ -1100,10 +1100,13 @@ impl Rib {
                 }
             }
         }
-        if added > 0 {
-            if let Some(p) = self.peers.get_mut(&peer) {
-                p.accepted += added;
-            }
+        self.count_accepted(peer, added);
+    }
+
+    /// `n` more paths of `peer` in the Loc-RIB (new ones, not replacements).
+    fn count_accepted(&mut self, peer: PeerId, n: usize) {
+        if let Some(p) = self.peers.get_mut(&peer).filter(|_| n > 0) {
+            p.accepted += n;
         }
     }
 
@@ -1134,11 +1137,8 @@ impl Rib {
                         peer,
                         path_id,
                     };
-                    if self.insert_path(prefix, path, None) {
-                        if let Some(p) = self.peers.get_mut(&peer) {
-                            p.accepted += 1;
-                        }
-                    }
+                    let added = self.insert_path(prefix, path, None);
+                    self.count_accepted(peer, usize::from(added));
                 }
                 PolicyVerdict::Reject => {
                     self.withdraw_path(peer, prefix, path_id);
@@ -1156,11 +1156,8 @@ impl Rib {
             peer: PeerId::LOCAL,
             path_id: 0,
         };
-        if self.insert_path(prefix, path, None) {
-            if let Some(p) = self.peers.get_mut(&PeerId::LOCAL) {
-                p.accepted += 1;
-            }
-        }
+        let added = self.insert_path(prefix, path, None);
+        self.count_accepted(PeerId::LOCAL, usize::from(added));
     }
 
     /// Stop originating `prefix`.
@@ -1229,13 +1226,10 @@ impl Rib {
                 (before, after, replaced, best)
             }
         };
-        let added = match replaced {
-            Some(old) => {
-                self.attrs.release(old);
-                false
-            }
-            None => true,
-        };
+        let added = replaced.is_none();
+        if let Some(old) = replaced {
+            self.attrs.release(old);
+        }
         self.changed(prefix, before, after, best);
         added
     }

@@ -85,10 +85,10 @@ impl AdjRibOut {
     }
 
     fn compact(&mut self) {
-        // Room for every set at once: the store's and one a slot at most
+        // Room for every set at once, the store's and one a slot at most
         // (growing the map by doubling would rehash it several times a
         // fold).
-        let room = self.base.sets.len() + self.slots.len().min(self.base.sets.len().max(1024));
+        let room = self.base.sets.len() + self.slots.len();
         let mut sets = Sets {
             by_key: HashMap::with_capacity_and_hasher(room, BuildHasherDefault::default()),
             sets: Vec::with_capacity(room),
