@@ -1219,7 +1219,10 @@ impl Group {
                 }));
             }
         }
-        let final_msg = msgs.len().saturating_sub(1);
+        if msgs.is_empty() {
+            return;
+        }
+        let final_msg = msgs.len() - 1;
         let mut wire = self.attrs.to_wire(ctx.four_octet_as);
         for (k, (extra, nlri)) in msgs.into_iter().enumerate() {
             let mut path_attributes = if k == final_msg {

@@ -210,7 +210,9 @@ impl AttributeValue {
     }
 
     /// The list-valued attributes as borrowed values (their encoding lives
-    /// in [`ValueRef`]).
+    /// in [`ValueRef`]). Every variant is named: a new one must say here
+    /// whether it is a list (`wire_len` and `encode_value` send the others
+    /// to this function).
     fn as_list(&self) -> Option<ValueRef<'_>> {
         Some(match self {
             AttributeValue::AsPath(p) => ValueRef::AsPath(p),
@@ -219,7 +221,18 @@ impl AttributeValue {
             AttributeValue::ExtendedCommunities(c) => ValueRef::ExtendedCommunities(c),
             AttributeValue::As4Path(p) => ValueRef::As4Path(p),
             AttributeValue::LargeCommunities(c) => ValueRef::LargeCommunities(c),
-            _ => return None,
+            AttributeValue::Origin(_)
+            | AttributeValue::NextHop(_)
+            | AttributeValue::MultiExitDisc(_)
+            | AttributeValue::LocalPref(_)
+            | AttributeValue::AtomicAggregate
+            | AttributeValue::Aggregator(_)
+            | AttributeValue::OriginatorId(_)
+            | AttributeValue::MpReachNlri(_)
+            | AttributeValue::MpUnreachNlri(_)
+            | AttributeValue::As4Aggregator(_)
+            | AttributeValue::Otc(_)
+            | AttributeValue::Unknown { .. } => return None,
         })
     }
 
