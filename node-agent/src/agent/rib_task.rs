@@ -935,7 +935,8 @@ impl RibTask {
                 targets.route(prefix, next_hops)
             });
             if routes.len() == FIB_CHUNK {
-                if let Err(e) = fib.apply(std::mem::take(&mut routes)) {
+                let chunk = std::mem::replace(&mut routes, Vec::with_capacity(FIB_CHUNK));
+                if let Err(e) = fib.apply(chunk) {
                     failed = Some(e);
                 }
             }

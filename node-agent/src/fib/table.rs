@@ -95,28 +95,11 @@ impl Route {
 }
 
 /// A prefix of one family, as stored in its table.
-pub trait Key: Copy + Eq + Hash + Into<Prefix> {
-    /// `prefix` if it is of this family.
-    fn of(prefix: &Prefix) -> Option<Self>;
-}
+pub trait Key: Copy + Eq + Hash + Into<Prefix> {}
 
-impl Key for Ipv4Prefix {
-    fn of(prefix: &Prefix) -> Option<Self> {
-        match prefix {
-            Prefix::V4(p) => Some(*p),
-            Prefix::V6(_) => None,
-        }
-    }
-}
+impl Key for Ipv4Prefix {}
 
-impl Key for Ipv6Prefix {
-    fn of(prefix: &Prefix) -> Option<Self> {
-        match prefix {
-            Prefix::V6(p) => Some(*p),
-            Prefix::V4(_) => None,
-        }
-    }
-}
+impl Key for Ipv6Prefix {}
 
 #[derive(Debug)]
 struct Entry<P> {
@@ -426,12 +409,6 @@ impl Routes {
             Prefix::V4(p) => id(false, self.v4.upsert(*p)),
             Prefix::V6(p) => id(true, self.v6.upsert(*p)),
         }
-    }
-
-    /// Room for `n` more IPv4 and `m` more IPv6 entries.
-    pub fn reserve(&mut self, n: usize, m: usize) {
-        self.v4.reserve(n);
-        self.v6.reserve(m);
     }
 
     /// The entry `id`.

@@ -240,15 +240,18 @@ impl Writer {
         }
         let (shared, objects) = (&mut self.shared, &mut self.objects);
         let mut routes = 0;
-        self.routes.for_each(|_, r| {
-            let Some(&new) = remap.get(&shared.pair(r.pair()).have) else {
-                return false;
-            };
-            shared.states.acquire(new);
-            r.set_pair(shared.with_have(r.pair(), new, objects));
-            routes += 1;
-            true
-        });
+        // (no state named a lost object: no route to look at)
+        if !remap.is_empty() {
+            self.routes.for_each(|_, r| {
+                let Some(&new) = remap.get(&shared.pair(r.pair()).have) else {
+                    return false;
+                };
+                shared.states.acquire(new);
+                r.set_pair(shared.with_have(r.pair(), new, objects));
+                routes += 1;
+                true
+            });
+        }
         for new in remap.into_values() {
             shared.unstate(new, objects);
         }
