@@ -27,7 +27,7 @@ use bgp::wire::{Context, EncodeError, Update};
 use bytes::Bytes;
 
 use crate::add_path::PathIds;
-use crate::adj_rib_out::AdjRibOut;
+use crate::adj_rib_out::{encode_messages, AdjRibOut};
 use crate::attrs::Attrs;
 use crate::peer::PeerId;
 use crate::rib::{prefix_dependent, PeerConfig};
@@ -182,7 +182,7 @@ impl Batch {
     pub(crate) fn encoded_now(updates: Vec<Update>, ctx: &Context) -> Arc<Self> {
         Arc::new(Batch {
             updates: OnceLock::new(),
-            encoded: OnceLock::from(encode(&updates, ctx)),
+            encoded: OnceLock::from(encode_messages(&updates, ctx)),
             ctx: Some(*ctx),
         })
     }
@@ -220,16 +220,9 @@ impl Batch {
     /// with `ctx`, every member's encode context.
     pub fn encoded(&self, ctx: &Context) -> Result<&[Bytes], EncodeError> {
         self.encoded
-            .get_or_init(|| encode(self.updates(), ctx))
+            .get_or_init(|| encode_messages(self.updates(), ctx))
             .as_ref()
             .map(Vec::as_slice)
             .map_err(Clone::clone)
     }
-}
-
-/// `updates` as BGP messages, written into chunks of at most 64 KiB: a
-/// chunk is freed once every member's connection has written all of its
-/// messages.
-fn encode(updates: &[Update], ctx: &Context) -> Result<Vec<Bytes>, EncodeError> {
-    crate::adj_rib_out::encode_messages(updates, ctx)
 }

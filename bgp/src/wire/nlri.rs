@@ -320,9 +320,9 @@ pub(crate) fn decode_nlri<P: WirePrefix>(
 /// Encode NLRI entries. With `add_path`, a missing Path Identifier is sent
 /// as 0; without it, Path Identifiers are not sent.
 pub(crate) fn encode_nlri<P: WirePrefix>(entries: &[Nlri<P>], add_path: bool, buf: &mut BytesMut) {
-    // Exactly what is written: a caller that reserved the whole message
-    // does not see its buffer regrow.
-    buf.reserve(entries.iter().map(|e| nlri_len(e, add_path)).sum());
+    // No reserve here: every message is framed with its exact length
+    // reserved (`encode_framed`), which a second pass over the entries
+    // would only confirm.
     for e in entries {
         if add_path {
             buf.put_u32(e.path_id.unwrap_or(0));
